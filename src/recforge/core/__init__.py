@@ -1,0 +1,1 @@
+"""Typed batches, strict config loading, seeding, errors and paths."""

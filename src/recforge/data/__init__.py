@@ -1,0 +1,2 @@
+"""Readers of public datasets and generic files, the synthetic shop, filtering, id vocabularies,
+splits and negative sampling."""

@@ -1,0 +1,162 @@
+"""The recommender interface and ``recommend`` built once on top of it.
+
+Every model maps users to scores over items:
+
+* ``score(user_idx, item_idx) -> Tensor[B]`` for given pairs, and
+* ``score_all(user_idx) -> Tensor[B, I]`` over the whole catalogue.
+
+Neural models are ``nn.Module`` subclasses of :class:`NeuralRecommender` whose
+``forward(batch)`` returns logits. Non-neural models subclass :class:`FittedRecommender`
+and follow scikit-learn: ``fit(train) -> self``, learned state in attributes ending in ``_``.
+Every model class is built as ``Model(config, n_users=..., n_items=...)``.
+
+Dimension letters: B users in a batch, I items, K recommendations, D embedding size.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor, nn
+
+from recforge.core.batches import UserItemBatch
+
+
+class NeuralRecommender(nn.Module):
+    """A recommender trained by gradient descent; ``forward(batch)`` returns logits ``(B,)``."""
+
+    config_class: ClassVar[type]
+    config: Any
+    #: pairs scored per chunk in the default ``score_all``
+    score_chunk: ClassVar[int] = 1 << 20
+
+    def __init__(self, n_users: int, n_items: int) -> None:
+        super().__init__()
+        self.n_users = n_users
+        self.n_items = n_items
+
+    def forward(self, batch: UserItemBatch) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def score(self, user_idx: Tensor, item_idx: Tensor) -> Tensor:
+        return self(UserItemBatch(user_idx=user_idx, item_idx=item_idx))
+
+    def score_all(self, user_idx: Tensor) -> Tensor:
+        """Scores of every item for each user ``(B, I)``; models with a dot-product
+        structure override this with one matrix product."""
+        device = user_idx.device
+        items = torch.arange(self.n_items, device=device)
+        rows = max(1, self.score_chunk // self.n_items)
+        out = []
+        for start in range(0, len(user_idx), rows):
+            users = user_idx[start : start + rows]
+            pair_users = users.repeat_interleave(self.n_items)  # (b*I,)
+            pair_items = items.repeat(len(users))  # (b*I,)
+            out.append(self.score(pair_users, pair_items).view(len(users), self.n_items))
+        return torch.cat(out) if out else torch.empty(0, self.n_items, device=device)
+
+
+class FittedRecommender:
+    """A recommender fitted in closed form or by alternating solves, not by SGD.
+
+    Subclasses set ``config_class`` and ``state_names`` (the learned ``*_`` attributes saved
+    in checkpoints) and implement ``fit`` and ``score_all``.
+    """
+
+    config_class: ClassVar[type]
+    state_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: Any, n_users: int, n_items: int) -> None:
+        self.config = config
+        self.n_users = n_users
+        self.n_items = n_items
+
+    def fit(self, train: sp.csr_matrix) -> FittedRecommender:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def score_all(self, user_idx: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def score(self, user_idx: Tensor, item_idx: Tensor) -> Tensor:
+        users, row = torch.unique(user_idx, return_inverse=True)  # each user scored once
+        return self.score_all(users)[row, item_idx]  # (B,)
+
+    def check_fitted(self) -> None:
+        missing = [name for name in self.state_names if not hasattr(self, name)]
+        if missing:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(train) first")
+
+    def state_dict(self) -> dict[str, Tensor]:
+        self.check_fitted()
+        return {name: torch.as_tensor(getattr(self, name)) for name in self.state_names}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        unknown = set(state) - set(self.state_names)
+        missing = set(self.state_names) - set(state)
+        if unknown or missing:
+            raise KeyError(
+                f"state keys mismatch: missing {sorted(missing)}, unknown {sorted(unknown)}"
+            )
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def eval(self) -> FittedRecommender:
+        """No-op, so callers can treat every recommender alike."""
+        return self
+
+
+Recommender = NeuralRecommender | FittedRecommender
+
+
+def exclusion_mask(seen: sp.csr_matrix, user_idx: np.ndarray, n_items: int) -> Tensor:
+    """Boolean ``(B, I)`` mask that is True where user ``user_idx[b]`` has seen item ``i``."""
+    rows = seen[user_idx]
+    mask = torch.zeros(len(user_idx), n_items, dtype=torch.bool)
+    coo = rows.tocoo()
+    mask[torch.from_numpy(coo.row.astype(np.int64)), torch.from_numpy(coo.col.astype(np.int64))] = (
+        True
+    )
+    return mask
+
+
+@torch.no_grad()
+def recommend(
+    model: Recommender,
+    user_idx: np.ndarray | Tensor,
+    *,
+    k: int,
+    exclude: sp.csr_matrix | None = None,
+    batch_size: int = 1024,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` items per user: ``(item_idx (B, K), scores (B, K))``, best first.
+
+    Args:
+        model: any recommender.
+        user_idx: users to recommend for.
+        k: list length; capped at the catalogue size.
+        exclude: a users x items matrix whose non-zeros are never recommended
+            (e.g. the training interactions); excluded slots score minus infinity and are
+            only returned when a user has fewer than ``k`` unexcluded items.
+        batch_size: users scored at once.
+    """
+    users = torch.as_tensor(np.asarray(user_idx), dtype=torch.int64)
+    k = min(k, model.n_items)
+    if isinstance(model, nn.Module):
+        model.eval()
+    items_out, scores_out = [], []
+    for start in range(0, len(users), batch_size):
+        chunk = users[start : start + batch_size]
+        scores = model.score_all(chunk).float()  # (B, I)
+        if exclude is not None:
+            scores = scores.masked_fill(
+                exclusion_mask(exclude, chunk.numpy(), model.n_items), -torch.inf
+            )
+        top = torch.topk(scores, k, dim=1)
+        items_out.append(top.indices.numpy())
+        scores_out.append(top.values.numpy())
+    if not items_out:
+        return np.empty((0, k), np.int64), np.empty((0, k), np.float32)
+    return np.concatenate(items_out), np.concatenate(scores_out)

@@ -1,0 +1,35 @@
+"""Shared fixtures: small planted-signal data and the real-data switch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+torch.set_num_threads(1)
+
+
+def real_data(name: str) -> Path:
+    """Folder of a real dataset under $RECFORGE_DATA, or skip the test."""
+    root = os.environ.get("RECFORGE_DATA")
+    if not root or not (Path(root) / name).is_dir():
+        pytest.skip(f"real dataset {name} not available (set RECFORGE_DATA)")
+    return Path(root) / name
+
+
+@pytest.fixture
+def planted() -> sp.csr_matrix:
+    """60 users x 40 items in two taste groups: users 0-29 like items 0-19, users 30-59 like
+    items 20-39; each user has 8 of their group's items (a model must learn the groups)."""
+    rng = np.random.default_rng(0)
+    rows, cols = [], []
+    for user in range(60):
+        group = 0 if user < 30 else 20
+        items = rng.choice(20, size=8, replace=False) + group
+        rows += [user] * 8
+        cols += items.tolist()
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(60, 40))

@@ -1,0 +1,57 @@
+import json
+
+import pytest
+import torch
+
+from recforge.core.batches import UserItemBatch
+from recforge.core.errors import ConfigError
+from recforge.models.gmf import GMF, GMFConfig
+from recforge.models.mlp import MLP, MLPConfig
+from recforge.models.neumf import NeuMF
+from recforge.training.loop import TrainConfig, fit
+
+
+def test_log_records_every_epoch_and_early_stopping_restores_best(planted, tmp_path):
+    model = GMF(GMFConfig(factors=4), *planted.shape)
+    scores = iter([0.5, 0.7, 0.6, 0.65, 0.1, 0.9])
+    snapshots = []
+
+    def validate(current):
+        snapshots.append({k: v.clone() for k, v in current.state_dict().items()})
+        return {"ndcg@10": next(scores)}
+
+    config = TrainConfig(epochs=6, batch_size=128, patience=2, progress=False)
+    result = fit(model, planted, config, validate=validate, log_path=tmp_path / "log.jsonl")
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    # 0.5, 0.7 (best), 0.6, 0.65 -> two stale validations -> stop after epoch 4
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4]
+    assert all(r["loss"] > 0 and "valid" in r for r in records)
+    assert result.best_epoch == 2 and result.best_valid == {"ndcg@10": 0.7}
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, snapshots[1][key])
+
+
+def test_loss_decreases(planted):
+    model = GMF(GMFConfig(factors=8), *planted.shape)
+    result = fit(model, planted, TrainConfig(epochs=8, batch_size=64, lr=0.02, progress=False))
+    losses = [r["loss"] for r in result.history]
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_unknown_valid_metric_is_an_error(planted):
+    model = GMF(GMFConfig(factors=4), *planted.shape)
+    config = TrainConfig(epochs=1, valid_metric="hr@5", progress=False)
+    with pytest.raises(ConfigError, match="hr@5"):
+        fit(model, planted, config, validate=lambda m: {"hr@10": 0.1})
+
+
+def test_neumf_from_pretrained_combines_both_logits(planted):
+    torch.manual_seed(0)
+    gmf = GMF(GMFConfig(factors=4), *planted.shape)
+    mlp = MLP(MLPConfig(layers=(8, 4)), *planted.shape)
+    fit(gmf, planted, TrainConfig(epochs=2, progress=False))
+    fit(mlp, planted, TrainConfig(epochs=2, progress=False))
+    neumf = NeuMF.from_pretrained(gmf, mlp, alpha=0.3)
+    batch = UserItemBatch(torch.tensor([0, 7, 40]), torch.tensor([1, 30, 2]))
+    expected = 0.3 * gmf(batch) + 0.7 * mlp(batch)
+    torch.testing.assert_close(neumf(batch), expected)
