@@ -16,7 +16,8 @@ from torch import Tensor, nn
 from recforge.core.batches import UserItemBatch
 from recforge.models.base import NeuralRecommender
 from recforge.models.gmf import GMF, GMFConfig
-from recforge.models.mlp import MLP, MLPConfig, Tower
+from recforge.models.layers import Tower
+from recforge.models.mlp import MLP, MLPConfig
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,55 @@
+"""Shared helpers of the benchmark scripts: environment header, medians, raw JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from recforge.models.artifact import manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+RAW = RESULTS / "raw"
+
+
+def environment() -> dict[str, Any]:
+    """What produced a number: versions, threads, machine, date, command."""
+    env = manifest()
+    env["command"] = command()
+    env.update(cpu_count=os.cpu_count(), machine=platform.machine())
+    env["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "(unset)")
+    return env
+
+
+def command() -> str:
+    script = Path(sys.argv[0]).resolve()
+    shown = script.relative_to(ROOT).as_posix() if script.is_relative_to(ROOT) else str(script)
+    return " ".join(["python", shown, *sys.argv[1:]])
+
+
+def environment_markdown(env: dict[str, Any]) -> str:
+    lines = ["| what | value |", "|---|---|"]
+    lines += [f"| {key} | `{value}` |" for key, value in env.items()]
+    return "\n".join(lines)
+
+
+def median_spread(values: list[float]) -> tuple[float, float, float]:
+    """Median, min and max."""
+    return statistics.median(values), min(values), max(values)
+
+
+def save_raw(name: str, payload: dict[str, Any]) -> Path:
+    RAW.mkdir(parents=True, exist_ok=True)
+    path = RAW / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2, default=float))
+    return path
+
+
+def load_raw(name: str) -> dict[str, Any] | None:
+    path = RAW / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None

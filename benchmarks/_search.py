@@ -1,0 +1,228 @@
+"""Model selection on validation, then test: shared by the accuracy benchmarks.
+
+Every candidate trains with early stopping on the validation metric; the candidate with the
+best validation value is chosen; only then is it rerun with further seeds. Test numbers are
+computed for every trained model (the run directory keeps them) but never feed a choice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import time
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recforge.data.dataset import DataConfig, Prepared, prepare
+from recforge.models import MODELS
+from recforge.training.experiment import (
+    EvalConfig,
+    ExperimentConfig,
+    ModelSpec,
+    evaluate_on,
+    run_experiment,
+)
+from recforge.training.loop import TrainConfig
+
+from _common import RESULTS, ROOT, environment, environment_markdown, load_raw, save_raw
+
+log = logging.getLogger("bench")
+DETERMINISTIC = ("popularity", "itemknn", "ease")
+
+Candidate = tuple[dict[str, Any], dict[str, Any]]  # (model params, training overrides)
+
+
+@dataclass
+class Benchmark:
+    data: DataConfig
+    evaluation: EvalConfig
+    training: TrainConfig
+    search: dict[str, list[Candidate]]
+    runs_dir: Path
+    select_on: str = "ndcg@10"
+    columns: tuple[str, ...] = ("hr@10", "ndcg@10")
+    anchors: dict[str, tuple[str, dict[str, float]]] = field(default_factory=dict)
+
+    def experiment(
+        self,
+        name: str,
+        params: dict[str, Any],
+        training: dict[str, Any],
+        seed: int,
+        tag: str,
+        pretrained: dict[str, str] | None = None,
+    ) -> ExperimentConfig:
+        model_name = "neumf" if name == "neumf-pretrained" else name
+        config_class = MODELS[model_name].config_class
+        if "seed" in {f.name for f in fields(config_class)}:
+            params = {**params, "seed": seed}  # models with their own RNG (iALS init)
+        return ExperimentConfig(
+            model=ModelSpec(model_name, config_class(**params), pretrained or {}),
+            name=tag,
+            seed=seed,
+            output_dir=str(self.runs_dir),
+            data=self.data,
+            training=replace(self.training, seed=seed, **training),
+            evaluation=self.evaluation,
+        )
+
+    def run_one(self, config: ExperimentConfig, data: Prepared) -> dict[str, Any]:
+        started = time.perf_counter()
+        result = run_experiment(config, data=data)
+        if result.train is not None and result.train.best_valid:
+            valid = result.train.best_valid
+        else:
+            protocol = self.evaluation.valid_protocol or self.evaluation.protocol
+            valid = evaluate_on(result.model, data, "valid", protocol, self.evaluation.ks).metrics
+        return {
+            "run_dir": str(result.run_dir.resolve().relative_to(ROOT)),
+            "valid": valid,
+            "test": result.test.metrics,
+            "best_epoch": result.train.best_epoch if result.train else None,
+            "fit_seconds": round(result.fit_seconds, 2),
+            "samples_per_second": round(result.train.samples_per_second) if result.train else None,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+
+    def run_search(
+        self, name: str, data: Prepared, seeds: int, done: dict[str, Any]
+    ) -> dict[str, Any]:
+        grid = self.search[name]
+        pretrained = None
+        if name == "neumf-pretrained":
+            gmf, mlp = done["gmf"], done["mlp"]
+            pretrained = {
+                "gmf": str(ROOT / gmf["runs"][0]["run_dir"]),
+                "mlp": str(ROOT / mlp["runs"][0]["run_dir"]),
+            }
+            shape = {"factors": gmf["params"]["factors"], "layers": mlp["params"]["layers"]}
+            grid = [({**shape, **params}, training) for params, training in grid]
+        candidates = []
+        for index, (params, training) in enumerate(grid):
+            config = self.experiment(name, params, training, 0, f"{name}-c{index}-s0", pretrained)
+            outcome = self.run_one(config, data)
+            outcome.update(params=params, training=training)
+            candidates.append(outcome)
+            log.info(
+                "%s %s %s valid %s test %s",
+                name,
+                params,
+                training,
+                self.fmt(outcome["valid"]),
+                self.fmt(outcome["test"]),
+            )
+        best = max(range(len(candidates)), key=lambda i: candidates[i]["valid"][self.select_on])
+        params, training = grid[best]
+        runs = [candidates[best]]
+        if name not in DETERMINISTIC:
+            for seed in range(1, seeds):
+                config = self.experiment(
+                    name, params, training, seed, f"{name}-c{best}-s{seed}", pretrained
+                )
+                runs.append(self.run_one(config, data))
+        return {
+            "candidates": candidates,
+            "best": best,
+            "params": params,
+            "training": training,
+            "runs": runs,
+        }
+
+    def fmt(self, metrics: dict[str, float]) -> str:
+        return " / ".join(f"{metrics[c]:.4f}" for c in self.columns)
+
+    def table(self, payload: dict[str, Any], order: list[str]) -> list[str]:
+        heads = " | ".join(f"**test {c}**" for c in self.columns)
+        lines = [
+            f"| model | chosen on validation | valid {' / '.join(self.columns)} | {heads} | seeds | epochs | fit s | anchor |",
+            "|---|---|---|" + "---|" * len(self.columns) + "---|---|---|---|",
+        ]
+        for name in order:
+            if name not in payload["models"]:
+                continue
+            entry = payload["models"][name]
+            runs = entry["runs"]
+            cells = [summarise([r["test"][c] for r in runs]) for c in self.columns]
+            chosen = (
+                ", ".join(f"{k}={v}" for k, v in {**entry["params"], **entry["training"]}.items())
+                or "-"
+            )
+            valid = entry["candidates"][entry["best"]]["valid"]
+            epochs = ", ".join(str(r["best_epoch"]) for r in runs if r["best_epoch"]) or "-"
+            fit = statistics.median(r["fit_seconds"] for r in runs)
+            anchor = self.anchors.get(name)
+            anchor_text = (
+                " / ".join(f"{anchor[1][c]:.4f}" if c in anchor[1] else "–" for c in self.columns)
+                + f" — {anchor[0]}"
+                if anchor
+                else ""
+            )
+            lines.append(
+                f"| {name} | {chosen} | {self.fmt(valid)} | {' | '.join(cells)} | {len(runs)} | {epochs} | {fit:.1f} | {anchor_text} |"
+            )
+        return lines
+
+    def candidates_table(self, payload: dict[str, Any], order: list[str]) -> list[str]:
+        lines = [
+            f"| model | params | training | valid {' / '.join(self.columns)} | test {' / '.join(self.columns)} | epochs | fit s |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name in order:
+            for cand in payload["models"].get(name, {}).get("candidates", []):
+                lines.append(
+                    f"| {name} | {cand['params']} | {cand['training']} | {self.fmt(cand['valid'])} | "
+                    f"{self.fmt(cand['test'])} | {cand['best_epoch'] or '-'} | {cand['fit_seconds']} |"
+                )
+        return lines
+
+
+def summarise(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.median(values):.4f} ({min(values):.4f}–{max(values):.4f})"
+
+
+def render(bench: Benchmark, payload: dict[str, Any], order: list[str], intro: str) -> str:
+    lines = [intro, "## Results", ""]
+    lines += bench.table(payload, order)
+    lines += [
+        "",
+        "Test values: median over seeds (min–max); popularity, ItemKNN and EASE are deterministic.",
+        "",
+    ]
+    if payload.get("notes"):
+        lines += ["## Notes", "", payload["notes"], ""]
+    lines += ["## Every candidate (validation decides; test shown for transparency)", ""]
+    lines += bench.candidates_table(payload, order)
+    lines += ["", "## Environment", "", environment_markdown(payload["environment"]), ""]
+    return "\n".join(lines)
+
+
+def main(name: str, bench: Benchmark, order: list[str], intro: str, doc: str | None) -> None:
+    """Command line shared by the accuracy benchmarks; results go to docs/results/NAME.md."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", nargs="*", default=None, help="models to (re)run")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--render", action="store_true", help="only rewrite the markdown")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("recforge").setLevel(logging.ERROR)
+    payload = load_raw(name) or {"models": {}}
+    if not args.render:
+        torch.set_num_threads(args.threads)
+        data = prepare(bench.data)
+        for model in order:
+            if args.only and model not in args.only:
+                continue
+            payload["models"][model] = bench.run_search(model, data, args.seeds, payload["models"])
+            payload["environment"] = environment()
+            save_raw(name, payload)
+    (RESULTS / f"{name}.md").write_text(render(bench, payload, order, intro))
+    print((RESULTS / f"{name}.md").read_text())
