@@ -32,6 +32,18 @@ from _common import RESULTS, ROOT, environment, environment_markdown, load_raw, 
 
 log = logging.getLogger("bench")
 DETERMINISTIC = ("popularity", "itemknn", "ease")
+#: the rows of the accuracy tables, in order
+ORDER = [
+    "popularity",
+    "itemknn",
+    "ease",
+    "ials",
+    "bprmf",
+    "gmf",
+    "mlp",
+    "neumf",
+    "neumf-pretrained",
+]
 
 Candidate = tuple[dict[str, Any], dict[str, Any]]  # (model params, training overrides)
 

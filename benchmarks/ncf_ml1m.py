@@ -20,19 +20,8 @@ from recforge.training.experiment import EvalConfig
 from recforge.training.loop import TrainConfig
 
 from _common import ROOT
-from _search import Benchmark, main
+from _search import ORDER, Benchmark, main
 
-ORDER = [
-    "popularity",
-    "itemknn",
-    "ease",
-    "ials",
-    "bprmf",
-    "gmf",
-    "mlp",
-    "neumf",
-    "neumf-pretrained",
-]
 BENCH = Benchmark(
     data=DataConfig(dataset="ncf-ml-1m", split="ncf", seed=0),
     evaluation=EvalConfig(protocol="sampled", ks=(10,)),
@@ -111,9 +100,10 @@ rather than the latest one), which is why validation values are higher.
 
 ## Where this stands against the paper
 
-- Popularity reproduces the paper's ItemPop row exactly, which checks the protocol and files.
-- NCF models land about 0.02 HR@10 below the paper (NeuMF with pre-training: paper 0.726 /
-  0.445 at 32 factors). Likely causes, none verified: the paper's released code evaluates
+- Popularity lands at the ItemPop level of the NCF paper's figures (about 0.45 HR@10), a
+  check on the protocol and the files.
+- NCF models land about 0.02 HR@10 below the paper (NeuMF with pre-training: 0.726 / 0.445,
+  the issue's anchor). Likely causes, none verified: the paper's released code evaluates
   the test file after every epoch and reports the best epoch, while here early stopping
   sees only a validation item; and our validation item is random, not the latest (the
   reconstructed training file has no timestamps), so it rewards a different fit than the

@@ -149,17 +149,22 @@ def test_not_a_run_directory(monkeypatch, capsys, tmp_path):
     assert "not a recforge run directory" in line
 
 
+def train_on_table(monkeypatch, capsys, ratings, columns: str) -> str:
+    """Train popularity on a generic table file; return the one-line error."""
+    config = ratings.parent / "table.toml"
+    config.write_text(
+        f'[data]\ndataset = "table"\npath = "{ratings.as_posix()}"\ncolumns = {columns}\n'
+        '[model]\nname = "popularity"\n'
+    )
+    return one_line_error(*run_cli(monkeypatch, capsys, "train", str(config))[::2])
+
+
 def test_malformed_ratings_file_names_file_and_line(monkeypatch, capsys, tmp_path):
     ratings = tmp_path / "ratings.csv"
     ratings.write_text("user,item,stars\n1,10,5\n2,11,4\n3,12,abc\n")
-    config = tmp_path / "table.toml"
-    config.write_text(
-        '[data]\ndataset = "table"\n'
-        f'path = "{ratings.as_posix()}"\n'
-        'columns = {user_id = "user", item_id = "item", value = "stars"}\n'
-        '[model]\nname = "popularity"\n'
+    line = train_on_table(
+        monkeypatch, capsys, ratings, '{user_id = "user", item_id = "item", value = "stars"}'
     )
-    line = one_line_error(*run_cli(monkeypatch, capsys, "train", str(config))[::2])
     assert "ratings.csv" in line and ":4" in line
 
 
@@ -169,28 +174,14 @@ def test_truncated_gzip_names_file(monkeypatch, capsys, tmp_path):
     ratings = tmp_path / "ratings.csv.gz"
     payload = gzip.compress(b"user,item\n" + b"".join(b"%d,%d\n" % (i, i) for i in range(2000)))
     ratings.write_bytes(payload[: len(payload) // 2])
-    config = tmp_path / "table.toml"
-    config.write_text(
-        '[data]\ndataset = "table"\n'
-        f'path = "{ratings.as_posix()}"\n'
-        'columns = {user_id = "user", item_id = "item"}\n'
-        '[model]\nname = "popularity"\n'
-    )
-    line = one_line_error(*run_cli(monkeypatch, capsys, "train", str(config))[::2])
+    line = train_on_table(monkeypatch, capsys, ratings, '{user_id = "user", item_id = "item"}')
     assert "ratings.csv.gz" in line
 
 
 def test_unknown_column_mapping(monkeypatch, capsys, tmp_path):
     ratings = tmp_path / "ratings.csv"
     ratings.write_text("user,item\n1,10\n")
-    config = tmp_path / "table.toml"
-    config.write_text(
-        '[data]\ndataset = "table"\n'
-        f'path = "{ratings.as_posix()}"\n'
-        'columns = {user_id = "customer", item_id = "item"}\n'
-        '[model]\nname = "popularity"\n'
-    )
-    line = one_line_error(*run_cli(monkeypatch, capsys, "train", str(config))[::2])
+    line = train_on_table(monkeypatch, capsys, ratings, '{user_id = "customer", item_id = "item"}')
     assert "customer" in line and "ratings.csv" in line
 
 

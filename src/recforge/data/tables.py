@@ -25,7 +25,6 @@ import pandas as pd
 from recforge.core.errors import DataFormatError
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "event", "value", "timestamp")
-STANDARD_EVENTS = ("view", "click", "cart", "purchase", "rating")
 
 
 @dataclass
