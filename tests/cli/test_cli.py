@@ -74,7 +74,7 @@ def test_train_recommend_evaluate(monkeypatch, capsys, config_file, tmp_path):
         assert (run_dir / name).is_file(), name
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0 <= metrics["test"]["hr@10"] <= 1
-    assert "| gmf |" in out
+    assert "gmf: test" in out and f"{metrics['test']['hr@10']:.4f}" in out
 
     code, out, err = run_cli(
         monkeypatch, capsys, "recommend", str(run_dir), "--user", "3", "-k", "5"

@@ -89,6 +89,13 @@ def datasets_download(
     console.print(f"downloaded {name} to {path}")
 
 
+def print_metrics(model_name: str, metrics: dict[str, float]) -> None:
+    table = Table("metric", "value", title=f"{model_name}: test")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:.4f}")
+    console.print(table)
+
+
 @app.command()
 def train(
     config: Annotated[Path, typer.Argument(help="Experiment TOML file (see configs/).")],
@@ -100,14 +107,11 @@ def train(
     ] = None,
 ) -> None:
     """Train and evaluate a model from a config; writes a run directory."""
-    from recforge.evaluation.report import results_table
     from recforge.training.experiment import load_experiment, run_experiment
 
     experiment = load_experiment(config, set_ or [])
     result = run_experiment(experiment, run_dir=run_dir)
-    console.print(
-        results_table({experiment.model.name: result.test.metrics}, list(result.test.metrics))
-    )
+    print_metrics(experiment.model.name, result.test.metrics)
     console.print(f"run directory: {result.run_dir}")
 
 
@@ -118,7 +122,6 @@ def evaluate(
 ) -> None:
     """Re-evaluate a trained run on its test split (data rebuilt from its saved config)."""
     from recforge.data.dataset import prepare
-    from recforge.evaluation.report import results_table
     from recforge.models import MODELS
     from recforge.models.artifact import load_artifact
     from recforge.training.experiment import evaluate_on, load_experiment
@@ -129,7 +132,7 @@ def evaluate(
     result = evaluate_on(
         artifact.model, data, "test", experiment.evaluation.protocol, experiment.evaluation.ks
     )
-    console.print(results_table({experiment.model.name: result.metrics}, list(result.metrics)))
+    print_metrics(experiment.model.name, result.metrics)
 
 
 @app.command()
