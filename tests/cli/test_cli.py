@@ -193,3 +193,15 @@ def test_unknown_dataset_lists_known(monkeypatch, capsys):
 def test_datasets_list(monkeypatch, capsys):
     code, out, _ = run_cli(monkeypatch, capsys, "datasets", "list")
     assert code == 0 and "ml-1m" in out
+
+
+def test_demo_writes_report_and_neumf_beats_popularity(monkeypatch, capsys, tmp_path):
+    code, out, err = run_cli(monkeypatch, capsys, "demo", "--out", str(tmp_path), "--epochs", "4")
+    assert code == 0, err
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "neumf_training.png").is_file()
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2].strip("* ")
+        for line in out.splitlines()
+        if line.startswith("| ") and line.split("|")[1].strip() in ("popularity", "neumf")
+    }
+    assert float(rows["neumf"]) > 2 * float(rows["popularity"])  # hr@10 on the shop

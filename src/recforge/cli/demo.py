@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,62 +24,27 @@ METRICS = ("hr@10", "ndcg@10", "recall@20", "mrr@10")
 
 
 def demo_experiments(out: Path, epochs: int, seed: int) -> list[ExperimentConfig]:
+    """Popularity and EASE baselines, BPR-MF and NeuMF, all on the same shop split."""
     data = DataConfig(
         dataset="synthetic",
         split="leave_one_out_time",
         events=("click", "cart", "purchase"),
         seed=seed,
     )
-    evaluation = EvalConfig(protocol="full", ks=(10, 20))
-    neural = TrainConfig(
+    pointwise = TrainConfig(
         epochs=epochs, batch_size=2048, lr=0.005, patience=3, seed=seed, progress=False
     )
+    pairwise = replace(pointwise, loss="bpr", n_negatives=1)
+    models = [
+        (ModelSpec("popularity", PopularityConfig()), pointwise),
+        (ModelSpec("ease", EASEConfig(l2=100.0)), pointwise),
+        (ModelSpec("bprmf", BPRMFConfig(factors=32)), pairwise),
+        (ModelSpec("neumf", NeuMFConfig(factors=16, layers=(64, 32, 16))), pointwise),
+    ]
+    evaluation = EvalConfig(protocol="full", ks=(10, 20))
     return [
-        ExperimentConfig(
-            ModelSpec("popularity", PopularityConfig()),
-            "popularity",
-            seed,
-            str(out),
-            data,
-            neural,
-            evaluation,
-        ),
-        ExperimentConfig(
-            ModelSpec("ease", EASEConfig(l2=100.0)),
-            "ease",
-            seed,
-            str(out),
-            data,
-            neural,
-            evaluation,
-        ),
-        ExperimentConfig(
-            ModelSpec("bprmf", BPRMFConfig(factors=32)),
-            "bprmf",
-            seed,
-            str(out),
-            data,
-            TrainConfig(
-                loss="bpr",
-                epochs=epochs,
-                batch_size=2048,
-                lr=0.005,
-                n_negatives=1,
-                patience=3,
-                seed=seed,
-                progress=False,
-            ),
-            evaluation,
-        ),
-        ExperimentConfig(
-            ModelSpec("neumf", NeuMFConfig(factors=16, layers=(64, 32, 16))),
-            "neumf",
-            seed,
-            str(out),
-            data,
-            neural,
-            evaluation,
-        ),
+        ExperimentConfig(spec, spec.name, seed, str(out), data, training, evaluation)
+        for spec, training in models
     ]
 
 
