@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -324,7 +323,8 @@ class TestFull:
         with pytest.raises(ValueError, match="NaN"):
             evaluate_full(FixedScores(np.full((2, 3), np.nan)), sp.csr_matrix(np.ones((2, 3))))
 
-    def test_ml1m_size_dot_product_is_fast(self) -> None:
+    def test_ml1m_size_matches_a_warm_up_subset(self) -> None:
+        # speed at this size is measured by benchmarks/speed.py, not asserted here
         class DotProduct(NeuralRecommender):
             def __init__(self, n_users: int, n_items: int) -> None:
                 super().__init__(n_users, n_items)
@@ -345,19 +345,12 @@ class TestFull:
 
         train, test = random_matrix(800_000), random_matrix(100_000)
         model = DotProduct(n_users, n_items)
-        evaluate_full(model, test, exclude=train, ks=(10, 20), users=np.arange(100))
-        started = time.perf_counter()
-        result = evaluate_full(model, test, exclude=train, ks=(10, 20))
-        elapsed = time.perf_counter() - started
-        assert result.n_users == n_users
-        # ~0.25 s on two idle cores, ~3.5x the bare score_all + topk; on a busy machine both
-        # slow down alike, so the bound is relative to that baseline measured right now
-        started = time.perf_counter()
-        with torch.no_grad():
-            for start in range(0, n_users, 1024):
-                torch.topk(model.score_all(torch.arange(start, min(start + 1024, n_users))), 20)
-        baseline = time.perf_counter() - started
-        assert elapsed < max(2.0, 12 * baseline), (elapsed, baseline)
+        subset = evaluate_full(model, test, exclude=train, ks=(10, 20), users=np.arange(100))
+        result = evaluate_full(model, test, exclude=train, ks=(10, 20), batch_size=700)
+        assert result.n_users == int((np.diff(test.indptr) > 0).sum())
+        whole = result.per_user.set_index("user_idx")
+        part = subset.per_user.set_index("user_idx")
+        np.testing.assert_allclose(whole.loc[part.index, "ndcg@10"], part["ndcg@10"])
 
 
 # ---------------------------------------------------------------------------------------------
