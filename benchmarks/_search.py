@@ -47,6 +47,13 @@ ORDER = [
 
 Candidate = tuple[dict[str, Any], dict[str, Any]]  # (model params, training overrides)
 
+#: NeuMF started from the chosen GMF and MLP (He et al. 2017, Sec. 3.4.1): the paper switches
+#: to plain SGD because Adam's moments are not carried over; a small Adam step is tried too
+PRETRAINED_GRID: list[Candidate] = [
+    ({}, {"optimizer": "sgd", "lr": 0.05}),
+    ({}, {"optimizer": "adam", "lr": 0.0005}),
+]
+
 
 @dataclass
 class Benchmark:

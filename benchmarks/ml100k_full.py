@@ -16,7 +16,7 @@ from recforge.training.experiment import EvalConfig
 from recforge.training.loop import TrainConfig
 
 from _common import ROOT
-from _search import ORDER, Benchmark, main
+from _search import ORDER, PRETRAINED_GRID, Benchmark, main
 
 BENCH = Benchmark(
     data=DataConfig(
@@ -47,10 +47,7 @@ BENCH = Benchmark(
         ],
         "mlp": [({"layers": (128, 64, 32)}, {"lr": lr}) for lr in (0.001, 0.003)],
         "neumf": [({"factors": 64, "layers": (128, 64, 32)}, {"lr": lr}) for lr in (0.001, 0.003)],
-        "neumf-pretrained": [
-            ({}, {"optimizer": "sgd", "lr": 0.05}),
-            ({}, {"optimizer": "adam", "lr": 0.0005}),
-        ],
+        "neumf-pretrained": PRETRAINED_GRID,
     },
     anchors={
         "bprmf": (

@@ -20,7 +20,7 @@ from recforge.training.experiment import EvalConfig
 from recforge.training.loop import TrainConfig
 
 from _common import ROOT
-from _search import ORDER, Benchmark, main
+from _search import ORDER, PRETRAINED_GRID, Benchmark, main
 
 BENCH = Benchmark(
     data=DataConfig(dataset="ncf-ml-1m", split="ncf", seed=0),
@@ -61,12 +61,7 @@ BENCH = Benchmark(
             ({"factors": 32, "layers": (128, 64, 32)}, {"lr": lr, "weight_decay": wd})
             for lr, wd in ((0.002, 0.0), (0.005, 0.0), (0.002, 1e-6))
         ],
-        # NeuMF from the chosen GMF and MLP (Sec. 3.4.1); the paper switches to plain SGD
-        # because Adam's moments are not carried over; a small Adam step is tried too
-        "neumf-pretrained": [
-            ({}, {"optimizer": "sgd", "lr": 0.05}),
-            ({}, {"optimizer": "adam", "lr": 0.0005}),
-        ],
+        "neumf-pretrained": PRETRAINED_GRID,
     },
     anchors={
         "neumf-pretrained": (
