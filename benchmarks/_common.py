@@ -38,9 +38,11 @@ def environment_markdown(env: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def median_spread(values: list[float]) -> tuple[float, float, float]:
-    """Median, min and max."""
-    return statistics.median(values), min(values), max(values)
+def median_text(values: list[float], digits: int) -> str:
+    """``median (min–max)``, or the single value when there is one."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
 
 
 def save_raw(name: str, payload: dict[str, Any]) -> Path:

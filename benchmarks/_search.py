@@ -28,7 +28,15 @@ from recforge.training.experiment import (
 )
 from recforge.training.loop import TrainConfig
 
-from _common import RESULTS, ROOT, environment, environment_markdown, load_raw, save_raw
+from _common import (
+    RESULTS,
+    ROOT,
+    environment,
+    environment_markdown,
+    load_raw,
+    median_text,
+    save_raw,
+)
 
 log = logging.getLogger("bench")
 DETERMINISTIC = ("popularity", "itemknn", "ease")
@@ -165,7 +173,7 @@ class Benchmark:
                 continue
             entry = payload["models"][name]
             runs = entry["runs"]
-            cells = [summarise([r["test"][c] for r in runs]) for c in self.columns]
+            cells = [median_text([r["test"][c] for r in runs], 4) for c in self.columns]
             chosen = (
                 ", ".join(f"{k}={v}" for k, v in {**entry["params"], **entry["training"]}.items())
                 or "-"
@@ -197,12 +205,6 @@ class Benchmark:
                     f"{self.fmt(cand['test'])} | {cand['best_epoch'] or '-'} | {cand['fit_seconds']} |"
                 )
         return lines
-
-
-def summarise(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{statistics.median(values):.4f} ({min(values):.4f}–{max(values):.4f})"
 
 
 def render(bench: Benchmark, payload: dict[str, Any], order: list[str], intro: str) -> str:

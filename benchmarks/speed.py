@@ -22,7 +22,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, ROOT, environment, environment_markdown, load_raw, save_raw
+from _common import (
+    RESULTS,
+    ROOT,
+    environment,
+    environment_markdown,
+    load_raw,
+    median_text,
+    save_raw,
+)
 
 HERE = Path(__file__).resolve()
 
@@ -174,10 +182,6 @@ def spawn(kind: str, threads: int, passive: bool = False, **options: Any) -> dic
     return result
 
 
-def med(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})"
-
-
 def render(payload: dict[str, Any]) -> str:
     lines = [
         "# Speed and memory (ML-1M, NCF training file)",
@@ -202,7 +206,7 @@ def render(payload: dict[str, Any]) -> str:
         seconds = row["epoch_seconds"]
         threads = f"{row['threads']}" + (", OMP_WAIT_POLICY=PASSIVE" if row.get("passive") else "")
         lines.append(
-            f"| NeuMF {row['factors']} factors, layers {row['layers']} | {threads} | {row['batch']} | {med(seconds)} | "
+            f"| NeuMF {row['factors']} factors, layers {row['layers']} | {threads} | {row['batch']} | {median_text(seconds, 2)} | "
             f"{row['samples_per_epoch'] / statistics.median(seconds):,.0f} | {row['peak_rss_mib']} |"
         )
     lines += [
@@ -216,7 +220,7 @@ def render(payload: dict[str, Any]) -> str:
     ]
     for row in payload.get("evaluate", []):
         lines.append(
-            f"| {row['label']} | {row['threads']} | {med(row['seconds'])} | {row['peak_rss_mib']} |"
+            f"| {row['label']} | {row['threads']} | {median_text(row['seconds'], 2)} | {row['peak_rss_mib']} |"
         )
     if payload.get("batch_sweep"):
         lines += [
@@ -231,7 +235,7 @@ def render(payload: dict[str, Any]) -> str:
         ]
         for row in payload["batch_sweep"]:
             lines.append(
-                f"| {row['batch']} | {row['lr']:.4f} | {row['best_epoch']} / {row['epochs_run']} | {med(row['epoch_seconds'])} | "
+                f"| {row['batch']} | {row['lr']:.4f} | {row['best_epoch']} / {row['epochs_run']} | {median_text(row['epoch_seconds'], 2)} | "
                 f"{row['valid']['hr@10']:.4f} / {row['valid']['ndcg@10']:.4f} | {row['test']['hr@10']:.4f} / {row['test']['ndcg@10']:.4f} |"
             )
     if payload.get("demo"):
@@ -239,8 +243,8 @@ def render(payload: dict[str, Any]) -> str:
             "",
             "## The demo and the synthetic shop",
             "",
-            f"- `recforge demo` wall time (shop generation, 4 models, report): {med(payload['demo'])} s",
-            f"- `generate_shop()` with the default config: {med(payload['shop'])} s",
+            f"- `recforge demo` wall time (shop generation, 4 models, report): {median_text(payload['demo'], 2)} s",
+            f"- `generate_shop()` with the default config: {median_text(payload['shop'], 2)} s",
         ]
     lines += ["", "## Environment", "", environment_markdown(payload["environment"]), ""]
     return "\n".join(lines)
