@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-ncf bench-ml100k bench-speed clean
+.PHONY: demo serve-demo test lint bench bench-ncf bench-ml100k bench-speed bench-serving clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/recforge demo
 
+serve-demo: $(STAMP)
+	$(BIN)/recforge demo --serve
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
@@ -24,7 +27,7 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
-bench: bench-ncf bench-ml100k bench-speed
+bench: bench-ncf bench-ml100k bench-speed bench-serving
 
 bench-ncf: $(STAMP)
 	$(BIN)/python benchmarks/ncf_ml1m.py
@@ -34,6 +37,9 @@ bench-ml100k: $(STAMP)
 
 bench-speed: $(STAMP)
 	$(BIN)/python benchmarks/speed.py
+
+bench-serving: $(STAMP)
+	$(BIN)/python benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -170,12 +170,74 @@ def demo(
     ),
     epochs: Annotated[int, typer.Option(help="NeuMF epochs (early stopping may end sooner).")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the shop and the models.")] = 0,
+    serve_: Annotated[
+        bool,
+        typer.Option(
+            "--serve", help="Instead: load the shop into a store, train, and serve it on :8000."
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
 ) -> None:
     """The main job: generate the synthetic shop, train NeuMF and baselines, evaluate,
-    print a results table and a few users' recommendations, write a report."""
+    print a results table and a few users' recommendations, write a report. With --serve,
+    bring the shop up as a live service with its dashboard."""
+    if serve_:
+        from recforge.cli.serve import serve_demo
+
+        serve_demo(console, out=out, seed=seed, port=port)
+        return
     from recforge.cli.demo import run_demo
 
     run_demo(console, out=out, epochs=epochs, seed=seed)
+
+
+@app.command()
+def serve(
+    db: Annotated[str, typer.Option(help="Event store: SQLite path/URL or postgresql://...")] = (
+        "recforge.db"
+    ),
+    models: Annotated[
+        Path | None, typer.Option(help="Models folder (run dirs + active.json pointer).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="Serving settings TOML.")] = None,
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+) -> None:
+    """Serve events, profiles, recommendations and the dashboard over HTTP.
+
+    API keys come from RECFORGE_READ_KEYS, RECFORGE_WRITE_KEYS, RECFORGE_ADMIN_KEYS."""
+    from recforge.cli.serve import run_server
+
+    run_server(db=db, models=models, config=config, host=host, port=port, workers=workers)
+
+
+@app.command()
+def retrain(
+    db: Annotated[str, typer.Option(help="Event store to train from.")] = "recforge.db",
+    models: Annotated[Path, typer.Option(help="Models folder to write the run into.")] = Path(
+        "models"
+    ),
+    config: Annotated[
+        Path | None, typer.Option(help="Experiment TOML (default: iALS, 64 factors).")
+    ] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key.")] = None,
+    activate: Annotated[bool, typer.Option(help="Make the new run the active one.")] = True,
+) -> None:
+    """Train a model on the stored events into a new run; serving processes watching the
+    models folder switch to it (the previous run stays for rollback)."""
+    from recforge.cli.online import load_retrain_config
+    from recforge.cli.online import retrain as run_retrain
+    from recforge.serving.store import EventStore
+
+    experiment = load_retrain_config(config, set_ or [])
+    store = EventStore(db)
+    try:
+        result = run_retrain(store, models, config=experiment, activate=activate)
+    finally:
+        store.close()
+    print_metrics(experiment.model.name, result.test.metrics)
+    console.print(f"run written to {result.run_dir}" + (" (active)" if activate else ""))
 
 
 def main() -> None:

@@ -49,10 +49,10 @@ class ConfigError(RecforgeError, ValueError):
 class UnknownIdError(RecforgeError, KeyError):
     """A raw user or item id is not in the vocabulary."""
 
-    def __init__(self, kind: str, raw_id: object) -> None:
+    def __init__(self, kind: str, raw_id: object, hint: str = "") -> None:
         self.kind = kind
         self.raw_id = raw_id
-        super().__init__(f"unknown {kind} id {raw_id!r}")
+        super().__init__(f"unknown {kind} id {raw_id!r}" + (f"; {hint}" if hint else ""))
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0])

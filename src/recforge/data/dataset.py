@@ -120,7 +120,12 @@ def prepare(config: DataConfig) -> Prepared:
     """Read, clean, index and split the data described by ``config``."""
     if config.split == "ncf" or config.dataset.startswith("ncf-"):
         return _prepare_ncf(config)
-    tables = load_tables(config)
+    return prepare_tables(load_tables(config), config)
+
+
+def prepare_tables(tables: Tables, config: DataConfig) -> Prepared:
+    """Clean, index and split tables already in memory (``config.dataset`` is ignored):
+    how ``recforge retrain`` prepares the events exported from the event store."""
     frame = to_implicit(
         tables.interactions, threshold=config.implicit_threshold, events=config.events
     )

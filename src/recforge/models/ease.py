@@ -99,3 +99,17 @@ class EASE(FittedRecommender):
             self.train_indptr_, self.train_indices_, self.train_data_, user_idx, self.n_items
         )  # (B, I) sparse CSR
         return rows @ self.weights_.to(torch.float32)  # (B, I)
+
+    def score_history(self, history: sp.csr_matrix) -> Tensor:
+        """``x B`` for histories given explicitly (rows of ``history``, users x items): how
+        the server scores a user whose latest events are newer than the training data.
+
+        >>> model = EASE(EASEConfig(l2=1.0), n_users=2, n_items=3)
+        >>> model = model.fit(sp.csr_matrix([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]))
+        >>> history = sp.csr_matrix([[1.0, 0.0, 0.0]])
+        >>> bool(model.score_history(history)[0, 1] > model.score_history(history)[0, 2])
+        True
+        """
+        self.check_fitted()
+        rows = interaction_matrix(history, history.shape[0], self.n_items, binary=True)
+        return torch.from_numpy(rows.toarray()) @ self.weights_.to(torch.float32)  # (B, I)

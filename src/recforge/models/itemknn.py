@@ -150,4 +150,14 @@ class ItemKNN(FittedRecommender):
         rows = select_rows(
             self.train_indptr_, self.train_indices_, self.train_data_, user_idx, self.n_items
         ).to_dense()  # (B, I)
+        return self._score_rows(rows)
+
+    def score_history(self, history: sp.csr_matrix) -> Tensor:
+        """``x S`` for histories given explicitly (rows of ``history``, users x items), as
+        the server scores a user's latest events."""
+        self.check_fitted()
+        rows = interaction_matrix(history, history.shape[0], self.n_items, binary=False)
+        return self._score_rows(torch.from_numpy(rows.toarray()))
+
+    def _score_rows(self, rows: Tensor) -> Tensor:
         return (self._transposed_similarity() @ rows.T).T.contiguous()  # (S^T x_u^T)^T: (B, I)

@@ -1,0 +1,126 @@
+"""``recforge serve`` and ``recforge demo --serve``: uvicorn around ``create_app``, with
+JSON-lines logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from recforge.serving.settings import ServingSettings
+
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line: time, level, logger, message and any ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def log_config(level: str = "INFO") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for the server: JSON lines on stderr; uvicorn's own
+    access log off (recforge's access logger carries route, status and latency)."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {"stderr": handler},
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            "uvicorn.access": {"level": "WARNING"},
+            "uvicorn": {"level": level},
+        },
+    }
+
+
+def app_factory() -> Any:
+    """Build the app from the environment (``uvicorn --factory`` with several workers)."""
+    from recforge.serving.app import create_app
+
+    settings = ServingSettings.load(
+        os.environ.get("RECFORGE_SERVE_CONFIG") or None,
+        db=os.environ.get("RECFORGE_DB") or None,
+        models_dir=os.environ.get("RECFORGE_MODELS") or None,
+    )
+    return create_app(settings)
+
+
+def run_server(
+    *,
+    db: str,
+    models: Path | None,
+    config: Path | None,
+    host: str,
+    port: int,
+    workers: int = 1,
+) -> None:
+    import faiss
+    import torch
+    import uvicorn
+
+    # one request = one thread: intra-op threads would only fight each other on small work
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    os.environ["RECFORGE_DB"] = db
+    if models is not None:
+        os.environ["RECFORGE_MODELS"] = str(models)
+    if config is not None:
+        os.environ["RECFORGE_SERVE_CONFIG"] = str(config)
+    app_factory()  # validate the settings here, so a bad config fails before binding
+    uvicorn.run(
+        "recforge.cli.serve:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=log_config(),
+    )
+
+
+def serve_demo(console: Console, *, out: Path, seed: int, port: int) -> None:
+    """Generate the shop, store it, retrain from the store, serve it with the dashboard."""
+    from recforge.cli.online import retrain, shop_to_store
+    from recforge.data.synthetic import generate_shop
+    from recforge.serving.store import EventStore
+
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / "shop.db"
+    models = out / "models"
+    store = EventStore(str(db))
+    try:
+        console.print("generating the synthetic shop and storing it ...")
+        stored = shop_to_store(generate_shop(seed=seed), store, end_at=time.time() - 3600)
+        counts = store.counts()
+        console.print(
+            f"store {db}: {counts['events']} events ({stored} new), {counts['items']} items"
+        )
+        if not (models / "active.json").is_file():
+            console.print("training iALS from the stored events ...")
+            result = retrain(store, models)
+            console.print(f"model run {result.run_dir.name}: test {result.test.metrics}")
+    finally:
+        store.close()
+    console.print(
+        f"[bold]serving on http://127.0.0.1:{port}/[/bold] — dashboard at /, API docs at /docs "
+        "(Ctrl-C stops)"
+    )
+    sys.stdout.flush()
+    run_server(db=str(db), models=models, config=None, host="127.0.0.1", port=port)

@@ -1,0 +1,174 @@
+"""A trained model seen from the server: item vectors for ANN retrieval, a query vector for
+one user (from the model's own user state or folded in from a live history), exact scores
+where a model has no vector form, and re-ranking of a candidate list.
+
+Each model family maps onto this differently, and only here:
+
+* **vector models** (BPR-MF, GMF, iALS, NeuMF's GMF half): ``score = query · item_vector``,
+  so the catalogue goes into an inner-product ANN index. iALS folds a live history into a
+  fresh user vector (its exact user step), so a view recorded a second ago changes the next
+  answer; the others use the trained user vector.
+* **history models** (EASE, ItemKNN, popularity): scores over the whole catalogue computed
+  from the live history itself.
+* **re-rankers** (NeuMF, MLP): the full model scores the retrieved candidates.
+
+Dimension letters: I items, D vector size, H history length, C candidates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from recforge.models.base import Recommender
+from recforge.models.bpr import BPRMF
+from recforge.models.ease import EASE
+from recforge.models.gmf import GMF
+from recforge.models.ials import IALS
+from recforge.models.itemknn import ItemKNN
+from recforge.models.neumf import NeuMF
+from recforge.models.popularity import Popularity
+
+
+@dataclass
+class OnlineModel:
+    """Serving view of ``model``; build it with :func:`online_model`.
+
+    Attributes:
+        model: the trained recommender.
+        item_vectors: ``(I, D)`` float32 inner-product item side, or None.
+        similarity_vectors: ``(I, D)`` float32 L2-normalised item vectors for item-to-item
+            similarity, or None.
+        uses_history: the query or the scores follow the live history.
+    """
+
+    model: Recommender
+    item_vectors: np.ndarray | None
+    similarity_vectors: np.ndarray | None
+    uses_history: bool
+
+    @property
+    def n_items(self) -> int:
+        return int(self.model.n_items)
+
+    @property
+    def reranks(self) -> bool:
+        """Whether :meth:`rerank` re-scores retrieved candidates (fetch more of them)."""
+        return isinstance(self.model, NeuMF)
+
+    def _history(self, history_idx: np.ndarray) -> sp.csr_matrix:
+        items = np.unique(np.asarray(history_idx, dtype=np.int64))
+        return sp.csr_matrix(
+            (np.ones(len(items), np.float32), (np.zeros(len(items), np.int64), items)),
+            shape=(1, self.n_items),
+        )
+
+    @torch.no_grad()
+    def query(self, user_idx: int | None, history_idx: np.ndarray) -> np.ndarray | None:
+        """The ``(D,)`` query vector, or None when the model cannot place this user (a vector
+        model that does not fold in and a user it never saw; or a model without vectors)."""
+        model = self.model
+        if self.item_vectors is None:
+            return None
+        if isinstance(model, IALS):
+            if len(history_idx):
+                return model.fold_in(self._history(history_idx))[0].numpy()
+            return None if user_idx is None else model.user_factors_[user_idx].float().numpy()
+        if user_idx is None:
+            return None
+        user = torch.tensor([user_idx])
+        if isinstance(model, BPRMF):
+            return torch.cat([model.user_embedding(user)[0], torch.ones(1)]).numpy()
+        if isinstance(model, GMF):
+            weighted = model.user_embedding(user)[0] * model.output.weight[0]  # (D,)
+            return torch.cat([weighted, model.output.bias]).numpy()
+        if isinstance(model, NeuMF):
+            weight = model.output.weight[0, : model.config.factors]
+            return (model.gmf_user_embedding(user)[0] * weight).numpy()
+        return None  # pragma: no cover - every vector model is handled above
+
+    @torch.no_grad()
+    def scores(self, user_idx: int | None, history_idx: np.ndarray) -> np.ndarray | None:
+        """``(I,)`` scores over the catalogue for models without item vectors, from the live
+        history where the model reads one; None when the model cannot score this user."""
+        model = self.model
+        if isinstance(model, EASE | ItemKNN):
+            if not len(history_idx):
+                return None
+            return model.score_history(self._history(history_idx))[0].numpy()
+        if isinstance(model, Popularity):
+            return model.item_counts_.float().numpy()
+        if self.item_vectors is None and user_idx is not None:
+            return model.score_all(torch.tensor([user_idx]))[0].float().numpy()
+        return None
+
+    @torch.no_grad()
+    def rerank(self, user_idx: int | None, candidates: np.ndarray) -> np.ndarray | None:
+        """Exact model scores ``(C,)`` of ``candidates`` where retrieval used a cheaper
+        stand-in (NeuMF's GMF half); None where the retrieval score is already the model's."""
+        if not isinstance(self.model, NeuMF) or user_idx is None or not len(candidates):
+            return None
+        items = torch.as_tensor(candidates, dtype=torch.int64)
+        users = torch.full_like(items, user_idx)
+        return self.model.score(users, items).numpy()
+
+    @torch.no_grad()
+    def similar_scores(self, item_idx: int) -> np.ndarray | None:
+        """``(I,)`` item-to-item scores for models whose similarity is not a vector space
+        (EASE's weights, ItemKNN's neighbours); None otherwise."""
+        model = self.model
+        if isinstance(model, EASE | ItemKNN):
+            return model.score_history(self._history(np.array([item_idx])))[0].numpy()
+        return None
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+@torch.no_grad()
+def online_model(model: Recommender) -> OnlineModel:
+    """The serving view of a trained ``model``.
+
+    >>> from recforge.models.bpr import BPRMFConfig
+    >>> model = BPRMF(BPRMFConfig(factors=4), n_users=2, n_items=3)
+    >>> online = online_model(model)
+    >>> online.item_vectors.shape  # factors plus the item bias column
+    (3, 5)
+    >>> scores = online.item_vectors @ online.query(1, np.array([], np.int64))
+    >>> expected = model.score_all(torch.tensor([1]))[0].detach().numpy()
+    >>> bool(np.allclose(scores, expected, atol=1e-6))
+    True
+    """
+    if isinstance(model, nn.Module):
+        model.eval()
+    items: torch.Tensor | None = None
+    similarity: torch.Tensor | None = None
+    uses_history = False
+    if isinstance(model, BPRMF):
+        similarity = model.item_embedding.weight
+        items = torch.cat([similarity, model.item_bias.weight], dim=1)  # (I, D+1)
+    elif isinstance(model, GMF):
+        similarity = model.item_embedding.weight
+        items = torch.cat([similarity, torch.ones(model.n_items, 1)], dim=1)  # (I, D+1)
+    elif isinstance(model, NeuMF):
+        similarity = items = model.gmf_item_embedding.weight  # (I, D) retrieval half
+    elif isinstance(model, IALS):
+        similarity = items = model.item_factors_.float()
+        uses_history = True
+    elif isinstance(model, EASE | ItemKNN):
+        uses_history = True
+    return OnlineModel(
+        model=model,
+        item_vectors=None if items is None else np.ascontiguousarray(items.numpy(), np.float32),
+        similarity_vectors=None if similarity is None else _normalise(similarity.numpy()),
+        uses_history=uses_history,
+    )
+
+
+__all__ = ["OnlineModel", "online_model"]

@@ -1,0 +1,250 @@
+"""Trained models as the server holds them, and their lifecycle.
+
+A *models folder* holds run directories (written by ``recforge train`` or ``recforge
+retrain``) and one pointer file, ``active.json``, naming the current run and the one before
+it. Activating or rolling back rewrites the pointer atomically (temp file + ``os.replace``);
+every server process watching the folder notices the change, loads the new run *beside* the
+old one and then swaps one reference, so a request in flight finishes on the bundle it
+started with and no request fails during a reload. The previous bundle stays in memory, so a
+rollback is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recforge.core.errors import RecforgeError, UnknownIdError
+from recforge.models import MODELS
+from recforge.models.artifact import Artifact, load_artifact
+from recforge.models.online import OnlineModel, online_model
+from recforge.serving.index import VectorIndex
+
+logger = logging.getLogger(__name__)
+
+POINTER = "active.json"
+
+
+@dataclass
+class ModelBundle:
+    """One loaded run: the model's serving view, its ANN indexes and id lookups."""
+
+    run: str
+    path: Path
+    model_name: str
+    artifact: Artifact
+    online: OnlineModel
+    item_index: VectorIndex | None
+    similar_index: VectorIndex | None
+    user_lookup: dict[str, int]
+    item_lookup: dict[str, int]
+    item_ids: list[str]
+    loaded_at: float = field(default_factory=time.time)
+
+    def describe(self) -> dict[str, Any]:
+        """What every answer says about the model that produced it."""
+        return {
+            "name": self.model_name,
+            "run": self.run,
+            "loaded_at": _iso(self.loaded_at),
+            "n_items": len(self.item_ids),
+            "n_users": len(self.user_lookup),
+        }
+
+    def seen_rows(self, user_idx: int | None) -> np.ndarray:
+        """Items the user interacted with in the training data (model rows)."""
+        if user_idx is None:
+            return np.empty(0, np.int64)
+        seen = self.artifact.seen
+        return seen.indices[seen.indptr[user_idx] : seen.indptr[user_idx + 1]].astype(np.int64)
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def load_bundle(path: str | Path, *, exact_limit: int = 1_000_000) -> ModelBundle:
+    """Load a run directory and build its indexes."""
+    path = Path(path)
+    artifact = load_artifact(path, MODELS)
+    online = online_model(artifact.model)
+    model_name = _model_name(path, artifact)
+    item_ids = [str(i) for i in artifact.item_vocab.ids_]
+    user_ids = [str(u) for u in artifact.user_vocab.ids_]
+    bundle = ModelBundle(
+        run=path.name,
+        path=path,
+        model_name=model_name,
+        artifact=artifact,
+        online=online,
+        item_index=_index(online.item_vectors, exact_limit),
+        similar_index=_index(online.similarity_vectors, exact_limit),
+        user_lookup={user_id: row for row, user_id in enumerate(user_ids)},
+        item_lookup={item_id: row for row, item_id in enumerate(item_ids)},
+        item_ids=item_ids,
+    )
+    logger.info("loaded run %s (%s, %d items)", bundle.run, model_name, len(item_ids))
+    return bundle
+
+
+def _index(vectors: np.ndarray | None, exact_limit: int) -> VectorIndex | None:
+    return None if vectors is None else VectorIndex(vectors, exact_limit=exact_limit)
+
+
+def _model_name(path: Path, artifact: Artifact) -> str:
+    import tomllib
+
+    config_path = path / "config.toml"
+    if config_path.is_file():
+        with config_path.open("rb") as handle:
+            name = tomllib.load(handle).get("model", {}).get("name")
+        if isinstance(name, str):
+            return name
+    return type(artifact.model).__name__.lower()
+
+
+class ModelRegistry:
+    """The runs of a models folder and the active one, reloaded when the pointer changes.
+
+    Args:
+        folder: the models folder.
+        check_every: seconds between looks at the pointer file (0 = every call).
+        exact_limit: largest catalogue searched exactly (see :class:`VectorIndex`).
+    """
+
+    def __init__(
+        self, folder: str | Path, *, check_every: float = 1.0, exact_limit: int = 1_000_000
+    ) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.check_every = check_every
+        self.exact_limit = exact_limit
+        self._current: ModelBundle | None = None
+        self._previous: ModelBundle | None = None
+        self._pointer_mtime: float | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    # ----------------------------------------------------------------- reading
+    def current(self) -> ModelBundle | None:
+        """The active bundle (None when no run is active); reloads after a pointer change."""
+        now = time.monotonic()
+        if now - self._checked_at >= self.check_every:
+            self._checked_at = now
+            self._sync()
+        return self._current
+
+    def pointer(self) -> dict[str, Any]:
+        path = self.folder / POINTER
+        if not path.is_file():
+            return {}
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, ValueError) as error:
+            raise RecforgeError(f"{path}: unreadable model pointer ({error})") from error
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run directory in the folder with its metrics, newest first."""
+        pointer = self.pointer()
+        out = []
+        for run_dir in sorted(self.folder.iterdir(), key=_mtime, reverse=True):
+            if not (run_dir / "model.pt").is_file():
+                continue
+            metrics_path = run_dir / "metrics.json"
+            metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+            out.append(
+                {
+                    "run": run_dir.name,
+                    "active": run_dir.name == pointer.get("current"),
+                    "previous": run_dir.name == pointer.get("previous"),
+                    "created": _iso(_mtime(run_dir)),
+                    "metrics": metrics,
+                }
+            )
+        return out
+
+    def run_path(self, run: str) -> Path:
+        """The folder of run ``run``; refuses names that leave the models folder."""
+        path = (self.folder / run).resolve()
+        if path.parent != self.folder.resolve() or not (path / "model.pt").is_file():
+            raise UnknownIdError("run", run, f"no such run in {self.folder}")
+        return path
+
+    # ----------------------------------------------------------------- changing
+    def activate(self, run: str) -> ModelBundle:
+        """Load ``run``, make it current and record it in the pointer (the old current
+        becomes previous). A run that fails to load changes nothing."""
+        with self._lock:
+            bundle = load_bundle(self.run_path(run), exact_limit=self.exact_limit)
+            pointer = self.pointer()
+            previous = pointer.get("current")
+            if previous == run:
+                previous = pointer.get("previous")
+            self._write_pointer({"current": run, "previous": previous})
+            if self._current is not None and self._current.run != run:
+                self._previous = self._current
+            self._current = bundle
+        return bundle
+
+    def rollback(self) -> ModelBundle:
+        """Make the previous run current again."""
+        previous = self.pointer().get("previous")
+        if not previous:
+            raise RecforgeError("no previous run to roll back to")
+        return self.activate(previous)
+
+    def _write_pointer(self, pointer: dict[str, Any]) -> None:
+        pointer["activated_at"] = _iso(time.time())
+        path = self.folder / POINTER
+        temp = path.with_suffix(f".{os.getpid()}.tmp")
+        temp.write_text(json.dumps(pointer, indent=2))
+        os.replace(temp, path)
+        self._pointer_mtime = path.stat().st_mtime
+
+    def _sync(self) -> None:
+        """Follow a pointer written by another process (or by hand)."""
+        path = self.folder / POINTER
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if mtime == self._pointer_mtime:
+            return
+        # one request thread loads the new run; the others go on with the current bundle
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._pointer_mtime = mtime
+            run = self.pointer().get("current")
+            if not run or (self._current is not None and self._current.run == run):
+                return
+            try:
+                bundle = self._reuse_or_load(run)
+            except (RecforgeError, OSError, RuntimeError, ValueError) as error:
+                logger.error("could not load run %s, keeping the current one: %s", run, error)
+                return
+            if self._current is not None:
+                self._previous = self._current
+            self._current = bundle
+        finally:
+            self._lock.release()
+
+    def _reuse_or_load(self, run: str) -> ModelBundle:
+        if self._previous is not None and self._previous.run == run:
+            return self._previous
+        return load_bundle(self.run_path(run), exact_limit=self.exact_limit)
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime
+
+
+__all__ = ["POINTER", "ModelBundle", "ModelRegistry", "load_bundle"]

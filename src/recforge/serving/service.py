@@ -1,0 +1,365 @@
+"""The recommender behind the HTTP routes, as a plain class testable without HTTP.
+
+A recommendation request runs **recall → rank → filter**:
+
+1. read the user's latest events from the store (so an event stored a second ago counts);
+2. recall: the active model's query vector (iALS folds the live history in) searched in the
+   item ANN index, with seen items and the category filter applied inside the search; models
+   without vectors (EASE, ItemKNN, popularity) score the catalogue from the live history;
+3. rank: models with a richer scorer than their retrieval half (NeuMF) re-score candidates;
+4. fill: items newer than the model take up to ``fresh_slots`` places when their content is
+   close to what the user touched;
+5. cold start, when the model cannot place the user: trending items blended with content
+   similarity to whatever the user touched.
+
+Every answer names the model and run that produced it, and the strategy used.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recforge.core.errors import UnknownIdError
+from recforge.features.events import EventTypes, time_decay
+from recforge.features.profiles import ProfileConfig, item_profile, user_profile
+from recforge.serving.content import ContentIndex
+from recforge.serving.registry import ModelBundle, ModelRegistry
+from recforge.serving.settings import ServingSettings
+from recforge.serving.store import EventStore
+
+logger = logging.getLogger(__name__)
+
+DAY = 86_400.0
+
+
+@dataclass
+class _Trending:
+    scores: pd.Series  # item_id -> score in [0, 1], best first
+    computed_at: float
+
+
+class RecommendationService:
+    """Recommendations, similar items and profiles from a store and a models folder."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        settings: ServingSettings,
+        registry: ModelRegistry | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.registry = registry
+        self.event_types = EventTypes.from_config(settings.event_weights or None)
+        self.profile_config = ProfileConfig(
+            half_life_days=settings.profile_half_life_days, event_types=self.event_types
+        )
+        self.content = ContentIndex(dim=settings.content_dim, exact_limit=settings.exact_limit)
+        self._trending: _Trending | None = None
+        self._trending_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ set-up
+    def start(self) -> None:
+        """Build the content index from the store and load the active model."""
+        self.content.fit(self.store.items_frame())
+        if self.registry is not None:
+            self.registry.current()
+
+    def bundle(self) -> ModelBundle | None:
+        return None if self.registry is None else self.registry.current()
+
+    def items_changed(self, item_ids: list[str]) -> None:
+        """Called after an item upsert: new metadata is searchable at once."""
+        if len(self.content) == 0:
+            self.content.fit(self.store.items_frame())
+        else:
+            self.content.upsert(self.store.items_frame(item_ids))
+
+    # ------------------------------------------------------------------ recommend
+    def recommend(
+        self,
+        user_id: str,
+        *,
+        k: int = 10,
+        exclude_seen: bool = True,
+        category: str | None = None,
+    ) -> dict[str, Any]:
+        """Top-``k`` items for ``user_id`` with scores and provenance.
+
+        Raises:
+            UnknownIdError: neither the model, the events nor the users table know the user.
+        """
+        bundle = self.bundle()
+        events = self.store.user_events(user_id, limit=self.settings.history_limit)
+        known_to_model = bundle is not None and user_id in bundle.user_lookup
+        if not len(events) and not known_to_model and self.store.get_user(user_id) is None:
+            raise UnknownIdError("user", user_id, "see /v1/trending for anonymous visitors")
+        touched = events["item_id"].astype(str).tolist()
+        seen_ids = set(touched) if exclude_seen else set()
+        result: list[dict[str, Any]] | None = None
+        strategy = "cold_start"
+        if bundle is not None:
+            result, strategy = self._from_model(bundle, user_id, touched, k, exclude_seen, category)
+        if result is None:
+            result = self._cold_start(events, k, seen_ids, category)
+            strategy = "cold_start"
+        elif self.settings.fresh_slots and bundle is not None:
+            result = self._with_fresh_items(result, bundle, events, k, seen_ids, category)
+        self._attach_titles(result)
+        return {
+            "user_id": user_id,
+            "strategy": strategy,
+            "model": None if bundle is None else bundle.describe(),
+            "items": result,
+        }
+
+    def _from_model(
+        self,
+        bundle: ModelBundle,
+        user_id: str,
+        touched: list[str],
+        k: int,
+        exclude_seen: bool,
+        category: str | None,
+    ) -> tuple[list[dict[str, Any]] | None, str]:
+        online = bundle.online
+        user_idx = bundle.user_lookup.get(user_id)
+        history = np.array(
+            [bundle.item_lookup[i] for i in touched if i in bundle.item_lookup], np.int64
+        )
+        if user_idx is not None and online.uses_history:
+            history = np.union1d(history, bundle.seen_rows(user_idx))
+        exclude = np.union1d(history, bundle.seen_rows(user_idx)) if exclude_seen else None
+        allowed = None
+        if category is not None:
+            allowed = np.array(
+                [
+                    bundle.item_lookup[i]
+                    for i in self.content.category_items(category)
+                    if i in bundle.item_lookup
+                ],
+                np.int64,
+            )
+        query = online.query(user_idx, history)
+        if query is not None and bundle.item_index is not None:
+            fetch = max(5 * k, 50) if online.reranks else k
+            rows, scores = bundle.item_index.search(query, fetch, exclude=exclude, allowed=allowed)
+            exact = online.rerank(user_idx, rows)
+            if exact is not None:
+                order = np.argsort(-exact, kind="stable")[:k]
+                rows, scores = rows[order], exact[order]
+            return self._items(bundle, rows[:k], scores[:k], "model"), "model"
+        full = online.scores(user_idx, history)
+        if full is None:
+            return None, "cold_start"
+        full = full.astype(np.float32, copy=True)
+        if exclude is not None and len(exclude):
+            full[exclude] = -np.inf
+        if allowed is not None:
+            keep = np.full(len(full), -np.inf, np.float32)
+            keep[allowed] = full[allowed]
+            full = keep
+        top = np.argsort(-full, kind="stable")[:k]
+        top = top[np.isfinite(full[top])]
+        return self._items(bundle, top, full[top], "model"), "model"
+
+    @staticmethod
+    def _items(
+        bundle: ModelBundle, rows: np.ndarray, scores: np.ndarray, source: str
+    ) -> list[dict[str, Any]]:
+        return [
+            {
+                "item_id": bundle.item_ids[int(row)],
+                "score": round(float(score), 6),
+                "source": source,
+            }
+            for row, score in zip(rows, scores, strict=True)
+        ]
+
+    def _weights(self, events: pd.DataFrame) -> np.ndarray:
+        """Event weight times time decay of each event (for content profiles)."""
+        if not len(events):
+            return np.empty(0)
+        weights = self.event_types.weights_of(
+            events["event"].to_numpy(), events["value"].to_numpy(np.float64)
+        )
+        return weights * time_decay(
+            events["timestamp"].to_numpy(np.float64),
+            now=time.time(),
+            half_life_days=self.profile_config.half_life_days,
+        )
+
+    def _with_fresh_items(
+        self,
+        result: list[dict[str, Any]],
+        bundle: ModelBundle,
+        events: pd.DataFrame,
+        k: int,
+        seen: set[str],
+        category: str | None,
+    ) -> list[dict[str, Any]]:
+        """Give up to ``fresh_slots`` places to items the model has never seen."""
+        fresh = [i for i in self.content.item_ids if i not in bundle.item_lookup]
+        if not fresh or not len(events):
+            return result
+        profile = self.content.profile_vector(
+            events["item_id"].astype(str).tolist(), self._weights(events)
+        )
+        if profile is None:
+            return result
+        found = self.content.search(
+            profile, self.settings.fresh_slots, exclude=seen, allowed=fresh, category=category
+        )
+        picks = [
+            {"item_id": item_id, "score": round(score, 6), "source": "content"}
+            for item_id, score in found
+            if score >= self.settings.fresh_min_similarity
+        ]
+        if not picks:
+            return result
+        return (result[: k - len(picks)] + picks)[:k]
+
+    def trending(self) -> pd.Series:
+        """Weighted event counts of the last ``trending_days``, scaled to [0, 1], best first;
+        recomputed at most every ``trending_ttl_seconds``."""
+        now = time.time()
+        cached = self._trending
+        if cached is not None and now - cached.computed_at < self.settings.trending_ttl_seconds:
+            return cached.scores
+        with self._trending_lock:
+            counts = self.store.item_counts(since=now - self.settings.trending_days * DAY)
+            if len(counts):
+                weights = self.event_types.weights_of(
+                    counts["event"].to_numpy(), np.ones(len(counts))
+                )
+                scores = (
+                    counts.assign(score=counts["count"].to_numpy(np.float64) * weights)
+                    .groupby("item_id")["score"]
+                    .sum()
+                    .sort_values(ascending=False, kind="stable")
+                )
+                scores = scores / float(scores.iloc[0])
+            else:
+                scores = pd.Series(dtype=np.float64)
+            scores.index = scores.index.astype(str)
+            self._trending = _Trending(scores, now)
+        return scores
+
+    def _cold_start(
+        self, events: pd.DataFrame, k: int, seen: set[str], category: str | None
+    ) -> list[dict[str, Any]]:
+        """Trending blended with content similarity to the touched items."""
+        trending = self.trending()
+        pool = 20 * k
+        if category is not None:
+            in_category = set(self.content.category_items(category))
+            trending = trending[trending.index.isin(in_category)]
+        candidates = {
+            str(i): float(s) for i, s in trending.head(pool + len(seen)).items() if i not in seen
+        }
+        similarity: dict[str, float] = {}
+        weight = self.settings.content_weight if len(events) else 0.0
+        profile = None
+        if weight > 0:
+            profile = self.content.profile_vector(
+                events["item_id"].astype(str).tolist(), self._weights(events)
+            )
+        if profile is not None:
+            similarity = dict(self.content.search(profile, pool, exclude=seen, category=category))
+            for item_id in similarity:
+                candidates.setdefault(item_id, float(trending.get(item_id, default=0.0)))
+        else:
+            weight = 0.0
+        blended = [
+            (item_id, (1 - weight) * popularity + weight * similarity.get(item_id, 0.0))
+            for item_id, popularity in candidates.items()
+        ]
+        blended.sort(key=lambda pair: -pair[1])
+        source = "trending+content" if weight > 0 else "trending"
+        return [
+            {"item_id": item_id, "score": round(score, 6), "source": source}
+            for item_id, score in blended[:k]
+        ]
+
+    def _attach_titles(self, items: list[dict[str, Any]]) -> None:
+        if not items:
+            return
+        meta = self.store.items_frame([entry["item_id"] for entry in items])
+        titles = dict(zip(meta["item_id"].astype(str), meta["title"], strict=True))
+        for entry in items:
+            title = titles.get(entry["item_id"])
+            entry["title"] = title if isinstance(title, str) else None
+
+    # ------------------------------------------------------------------ similar
+    def similar(self, item_id: str, *, k: int = 10) -> dict[str, Any]:
+        """Items like ``item_id``: the model's item space where it knows the item, else the
+        content vectors."""
+        bundle = self.bundle()
+        row = None if bundle is None else bundle.item_lookup.get(item_id)
+        items: list[dict[str, Any]] | None = None
+        if bundle is not None and row is not None:
+            online = bundle.online
+            if bundle.similar_index is not None and online.similarity_vectors is not None:
+                rows, scores = bundle.similar_index.search(
+                    online.similarity_vectors[row], k, exclude=[row]
+                )
+                items = self._items(bundle, rows, scores, "model")
+            elif (scores_all := online.similar_scores(row)) is not None:
+                scores_all[row] = -np.inf
+                top = np.argsort(-scores_all, kind="stable")[:k]
+                items = self._items(bundle, top, scores_all[top], "model")
+        if items is None:
+            vector = self.content.vector(item_id)
+            if vector is None:
+                if self.store.get_item(item_id) is None:
+                    raise UnknownIdError("item", item_id)
+                items = []
+            else:
+                found = self.content.search(vector, k, exclude=[item_id])
+                items = [
+                    {"item_id": i, "score": round(s, 6), "source": "content"} for i, s in found
+                ]
+        self._attach_titles(items)
+        return {
+            "item_id": item_id,
+            "model": None if bundle is None else bundle.describe(),
+            "items": items,
+        }
+
+    # ------------------------------------------------------------------ profiles
+    def user_profile(self, user_id: str) -> dict[str, Any]:
+        user = self.store.get_user(user_id)
+        events = self.store.user_events(user_id, limit=self.settings.history_limit)
+        if user is None and not len(events):
+            raise UnknownIdError("user", user_id)
+        items = self.store.items_frame(sorted(set(events["item_id"].astype(str))))
+        demographics = {}
+        if user is not None:
+            demographics = {
+                key: user.get(key)
+                for key in ("age_band", "gender", "region")
+                if user.get(key) is not None
+            }
+            demographics.update(user.get("attributes") or {})
+        profile = user_profile(
+            user_id, events, items, demographics, now=time.time(), config=self.profile_config
+        )
+        return profile.to_dict()
+
+    def item_profile(self, item_id: str) -> dict[str, Any]:
+        item = self.store.get_item(item_id)
+        counts = self.store.item_event_counts(item_id)
+        if item is None and not counts:
+            raise UnknownIdError("item", item_id)
+        profile = item_profile(item_id, item, counts)
+        return profile.to_dict()
+
+
+__all__ = ["RecommendationService"]
