@@ -76,15 +76,17 @@ def run_server(
     import torch
     import uvicorn
 
+    # validate the settings here, so a bad config fails before anything starts
+    ServingSettings.load(config, db=db, models_dir=None if models is None else str(models))
     # one request = one thread: intra-op threads would only fight each other on small work
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
+    # uvicorn's workers build the app from the environment (see app_factory)
     os.environ["RECFORGE_DB"] = db
     if models is not None:
         os.environ["RECFORGE_MODELS"] = str(models)
     if config is not None:
         os.environ["RECFORGE_SERVE_CONFIG"] = str(config)
-    app_factory()  # validate the settings here, so a bad config fails before binding
     uvicorn.run(
         "recforge.cli.serve:app_factory",
         factory=True,

@@ -58,6 +58,8 @@ class ContentIndex:
         self.vectors = np.zeros((0, dim), np.float32)
         self.by_category: dict[str, set[int]] = defaultdict(set)
         self._lock = threading.Lock()
+        #: bumped on every change, so callers can cache what they derive from the index
+        self.version = 0
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -75,6 +77,7 @@ class ContentIndex:
             return self
         vectors = self.encoder.transform(texts)
         with self._lock:
+            self.version += 1
             self.index = VectorIndex(vectors, exact_limit=self.exact_limit)
             self.item_ids = [str(i) for i in items["item_id"]]
             self.rows = {item_id: row for row, item_id in enumerate(self.item_ids)}
@@ -94,6 +97,7 @@ class ContentIndex:
             return
         vectors = self.encoder.transform(item_text(items).tolist())
         with self._lock:
+            self.version += 1
             new_vectors = []
             rows_in = zip(items["item_id"].tolist(), _categories(items), vectors, strict=True)
             for raw_id, categories, vector in rows_in:

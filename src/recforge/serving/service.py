@@ -63,6 +63,7 @@ class RecommendationService:
         )
         self.content = ContentIndex(dim=settings.content_dim, exact_limit=settings.exact_limit)
         self._trending: _Trending | None = None
+        self._fresh: tuple[tuple[str, float, int], list[str]] | None = None
         self._trending_lock = threading.Lock()
 
     # ------------------------------------------------------------------ set-up
@@ -206,7 +207,7 @@ class RecommendationService:
         category: str | None,
     ) -> list[dict[str, Any]]:
         """Give up to ``fresh_slots`` places to items the model has never seen."""
-        fresh = [i for i in self.content.item_ids if i not in bundle.item_lookup]
+        fresh = self._fresh_items(bundle)
         if not fresh or not len(events):
             return result
         profile = self.content.profile_vector(
@@ -226,31 +227,58 @@ class RecommendationService:
             return result
         return (result[: k - len(picks)] + picks)[:k]
 
+    def _fresh_items(self, bundle: ModelBundle) -> list[str]:
+        """Items in the content index that ``bundle``'s model has never seen (cached until
+        either changes)."""
+        key = (bundle.run, bundle.loaded_at, self.content.version)
+        cached = self._fresh
+        if cached is None or cached[0] != key:
+            fresh = [i for i in self.content.item_ids if i not in bundle.item_lookup]
+            self._fresh = cached = (key, fresh)
+        return cached[1]
+
     def trending(self) -> pd.Series:
-        """Weighted event counts of the last ``trending_days``, scaled to [0, 1], best first;
-        recomputed at most every ``trending_ttl_seconds``."""
-        now = time.time()
+        """Weighted event counts of the last ``trending_days``, scaled to [0, 1], best first.
+
+        Computed once, then refreshed in the background when older than
+        ``trending_ttl_seconds`` (requests meanwhile get the previous list), so the
+        aggregation never sits in a request's latency after the first."""
         cached = self._trending
-        if cached is not None and now - cached.computed_at < self.settings.trending_ttl_seconds:
-            return cached.scores
-        with self._trending_lock:
-            counts = self.store.item_counts(since=now - self.settings.trending_days * DAY)
-            if len(counts):
-                weights = self.event_types.weights_of(
-                    counts["event"].to_numpy(), np.ones(len(counts))
-                )
-                scores = (
-                    counts.assign(score=counts["count"].to_numpy(np.float64) * weights)
-                    .groupby("item_id")["score"]
-                    .sum()
-                    .sort_values(ascending=False, kind="stable")
-                )
-                scores = scores / float(scores.iloc[0])
-            else:
-                scores = pd.Series(dtype=np.float64)
-            scores.index = scores.index.astype(str)
-            self._trending = _Trending(scores, now)
-        return scores
+        if cached is None:
+            with self._trending_lock:
+                if self._trending is None:
+                    self._refresh_trending()
+            assert self._trending is not None
+            return self._trending.scores
+        stale = time.time() - cached.computed_at >= self.settings.trending_ttl_seconds
+        if stale and self._trending_lock.acquire(blocking=False):
+            threading.Thread(target=self._refresh_in_background, daemon=True).start()
+        return cached.scores
+
+    def _refresh_in_background(self) -> None:
+        try:
+            self._refresh_trending()
+        except Exception:  # a failed refresh keeps the old list; the next request retries
+            logger.exception("trending refresh failed")
+        finally:
+            self._trending_lock.release()
+
+    def _refresh_trending(self) -> None:
+        now = time.time()
+        counts = self.store.item_counts(since=now - self.settings.trending_days * DAY)
+        if len(counts):
+            weights = self.event_types.weights_of(counts["event"].to_numpy(), np.ones(len(counts)))
+            scores = (
+                counts.assign(score=counts["count"].to_numpy(np.float64) * weights)
+                .groupby("item_id")["score"]
+                .sum()
+                .sort_values(ascending=False, kind="stable")
+            )
+            scores = scores / float(scores.iloc[0])
+        else:
+            scores = pd.Series(dtype=np.float64)
+        scores.index = scores.index.astype(str)
+        self._trending = _Trending(scores, now)
 
     def _cold_start(
         self, events: pd.DataFrame, k: int, seen: set[str], category: str | None
