@@ -382,9 +382,11 @@ def create_app(settings: ServingSettings, *, store: EventStore | None = None) ->
         body, content_type = metrics.render()
         return PlainTextResponse(body, media_type=content_type)
 
+    from recforge.serving.dashboard import login_router
     from recforge.serving.dashboard import router as dashboard_router
 
     app.include_router(dashboard_router, dependencies=read)
+    app.include_router(login_router)
     return app
 
 
