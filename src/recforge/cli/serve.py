@@ -15,7 +15,11 @@ from rich.console import Console
 
 from recforge.serving.settings import ServingSettings
 
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI-coloured copy of the message
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -117,7 +121,11 @@ def serve_demo(console: Console, *, out: Path, seed: int, port: int) -> None:
         if not (models / "active.json").is_file():
             console.print("training iALS from the stored events ...")
             result = retrain(store, models)
-            console.print(f"model run {result.run_dir.name}: test {result.test.metrics}")
+            metrics = result.test.metrics
+            console.print(
+                f"model run {result.run_dir.name}: test HR@10 {metrics['hr@10']:.4f}, "
+                f"NDCG@10 {metrics['ndcg@10']:.4f} (latest event per user held out)"
+            )
     finally:
         store.close()
     console.print(
