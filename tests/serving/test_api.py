@@ -262,3 +262,16 @@ def test_readyz_without_model_is_503(tmp_path: Path):
     with TestClient(create_app(settings)) as client:
         response = client.get("/readyz")
         assert response.status_code == 503 and response.json()["checks"]["model"] is False
+
+
+def test_answers_match_the_documented_schemas(client):
+    """The hot routes return the service's dicts without re-validating them; these are the
+    shapes the OpenAPI schema promises."""
+    from recforge.serving.schemas import RecommendationResponse
+
+    client.put("/v1/users/schema-cold", json={}, headers=WRITE)
+    client.post(
+        "/v1/events", json={"user_id": "schema-new", "item_id": "3", "event": "view"}, headers=WRITE
+    )
+    for user_id in ("5", "schema-cold", "schema-new"):
+        RecommendationResponse.model_validate(recommend(client, user_id, k=3))

@@ -213,6 +213,7 @@ class IALS(FittedRecommender):
 
     user_factors_: Tensor  # (U, D) float32
     item_factors_: Tensor  # (I, D) float32
+    _gram: tuple[Tensor, Tensor] | None = None  # (item_factors_, YᵀY + λI) for fold_in
 
     def __init__(self, config: IALSConfig, n_users: int, n_items: int) -> None:
         super().__init__(config, n_users, n_items)
@@ -267,19 +268,31 @@ class IALS(FittedRecommender):
         self.check_fitted()
         config = self.config
         matrix = interaction_matrix(history, history.shape[0], self.n_items, binary=False)
-        items = self.item_factors_.double()  # (I, D)
-        gram = items.T @ items  # (D, D)
-        gram.diagonal().add_(config.regularization)
-        coo = matrix.tocoo()
-        row = torch.from_numpy(coo.row.astype(np.int64))
-        touched = items[torch.from_numpy(coo.col.astype(np.int64))]  # (N, D)
-        confidence = 1.0 + config.alpha * torch.from_numpy(coo.data.astype(np.float64))  # (N,)
+        gram = self._regularised_gram()  # (D, D) YᵀY + λI, shared by every row
         systems = gram.repeat(matrix.shape[0], 1, 1)  # (B, D, D)
-        outer = (confidence - 1.0)[:, None, None] * touched[:, :, None] * touched[:, None, :]
-        systems.index_add_(0, row, outer)  # + Yᵀ(C_u − I)Y over each row's non-zeros
-        target = torch.zeros(matrix.shape[0], items.shape[1], dtype=torch.float64)
-        target.index_add_(0, row, confidence[:, None] * touched)  # (B, D) YᵀC_u p_u
+        target = torch.zeros(matrix.shape[0], gram.shape[0], dtype=torch.float64)  # (B, D)
+        for row in range(matrix.shape[0]):
+            start, end = matrix.indptr[row], matrix.indptr[row + 1]
+            if start == end:
+                continue
+            columns = torch.from_numpy(matrix.indices[start:end].astype(np.int64))
+            touched = self.item_factors_[columns].double()  # (N_u, D)
+            confidence = 1.0 + config.alpha * torch.from_numpy(
+                matrix.data[start:end].astype(np.float64)
+            )  # (N_u,)
+            systems[row] += (touched * (confidence - 1.0)[:, None]).T @ touched  # Yᵀ(C_u − I)Y
+            target[row] = confidence @ touched  # YᵀC_u p_u
         return torch.linalg.solve(systems, target).float()  # (B, D)
+
+    def _regularised_gram(self) -> Tensor:
+        """``YᵀY + λI`` in float64, computed once per set of item factors."""
+        cached = getattr(self, "_gram", None)
+        if cached is None or cached[0] is not self.item_factors_:
+            items = self.item_factors_.double()  # (I, D)
+            gram = items.T @ items
+            gram.diagonal().add_(self.config.regularization)
+            self._gram = cached = (self.item_factors_, gram)
+        return cached[1]
 
     def score_all(self, user_idx: Tensor) -> Tensor:
         """``x_u Yᵀ`` for each user: ``(B, I)`` float32."""

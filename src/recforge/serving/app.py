@@ -14,19 +14,22 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from recforge.core.errors import RecforgeError, UnknownIdError
-from recforge.serving.limits import BodySizeLimit
 from recforge.serving.metrics import Metrics
+from recforge.serving.middleware import BodySizeLimit, Observe
 from recforge.serving.registry import ModelRegistry
 from recforge.serving.schemas import (
+    ErrorResponse,
     EventIn,
     IngestResponse,
     ItemIn,
@@ -42,7 +45,8 @@ from recforge.serving.settings import ServingSettings
 from recforge.serving.store import EventRecord, EventStore
 
 logger = logging.getLogger(__name__)
-access_log = logging.getLogger("recforge.serving.access")
+
+Model = TypeVar("Model", bound=BaseModel)
 
 EventsBody = Annotated[
     dict[str, Any] | list[Any],
@@ -93,6 +97,9 @@ def service_of(request: Request) -> RecommendationService:
 
 
 Service = Annotated[RecommendationService, Depends(service_of)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "unknown id"}
+}
 K = Annotated[int, Query(ge=1, le=1000, description="list length")]
 
 
@@ -102,9 +109,25 @@ def _rows(payload: dict[str, Any] | list[Any]) -> list[Any]:
     if "events" in payload:
         rows = payload["events"]
         if not isinstance(rows, list):
-            raise HTTPException(422, "'events' must be a list of event objects")
+            raise unprocessable("'events' must be a list of event objects", "events")
         return rows
     return [payload]
+
+
+def unprocessable(message: str, *loc: str) -> HTTPException:
+    """A 422 shaped like FastAPI's own validation errors (one schema for every 422)."""
+    return HTTPException(422, [{"loc": ["body", *loc], "msg": message, "type": "value_error"}])
+
+
+def with_path_id(model: type[Model], body: Model, field: str, value: str) -> Model:
+    """``body`` with the id taken from the URL path, validated by the same rules as ids in
+    bodies (``model_copy`` would skip the validators)."""
+    try:
+        return model.model_validate({**body.model_dump(), field: value})
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**detail, "loc": ("path", field)} for detail in error.errors()]
+        ) from None
 
 
 def validate_events(
@@ -118,20 +141,21 @@ def validate_events(
     for index, row in enumerate(rows):
         try:
             event = EventIn.model_validate(row)
-            known.check(event.event)
-            if event.event == "rating" and not 0 <= event.value <= known.max_rating:
-                raise RecforgeError(f"a rating must be between 0 and {known.max_rating:g}")
-            timestamp = event.epoch_seconds(now)
         except ValidationError as error:
             for detail in error.errors():
                 field = ".".join(str(part) for part in detail["loc"]) or "(event)"
                 errors.append(RowError(index=index, field=field, message=detail["msg"]))
             continue
-        except RecforgeError as error:
-            errors.append(RowError(index=index, field="event", message=str(error)))
-            continue
-        except ValueError as error:
-            errors.append(RowError(index=index, field="timestamp", message=str(error)))
+        field = "event"
+        try:
+            known.check(event.event)
+            field = "value"
+            if event.event == "rating" and not 0 <= event.value <= known.max_rating:
+                raise ValueError(f"a rating must be between 0 and {known.max_rating:g}")
+            field = "timestamp"
+            timestamp = event.epoch_seconds(now)
+        except ValueError as error:  # EventError is a ValueError too
+            errors.append(RowError(index=index, field=field, message=str(error)))
             continue
         records.append(
             EventRecord(
@@ -145,6 +169,16 @@ def validate_events(
             )
         )
     return records, errors
+
+
+class IdConvertor(StringConvertor):
+    """A path segment for ids: anything, ``/`` and newlines included (ids are checked by the
+    same rules as in bodies, so a bad one is a 422 naming the field, not a routing 404)."""
+
+    regex = r"[\s\S]+"
+
+
+register_url_convertor("id", IdConvertor())
 
 
 def create_app(settings: ServingSettings, *, store: EventStore | None = None) -> FastAPI:
@@ -173,6 +207,10 @@ def create_app(settings: ServingSettings, *, store: EventStore | None = None) ->
                 event_store.close()
 
     app = FastAPI(
+        responses={
+            401: {"model": ErrorResponse, "description": "missing API key"},
+            403: {"model": ErrorResponse, "description": "the key lacks the scope"},
+        },
         title="recforge",
         version="1",
         summary="Behaviour events in, profiles and recommendations out.",
@@ -182,33 +220,17 @@ def create_app(settings: ServingSettings, *, store: EventStore | None = None) ->
     metrics = Metrics()
     app.state.metrics = metrics
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Observe, metrics=metrics)  # outermost: also sees 413s
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            elapsed = time.perf_counter() - start
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            metrics.observe(request.method, path, status, elapsed)
-            access_log.info(
-                "%s %s %d",
-                request.method,
-                request.url.path,
-                status,
-                extra={
-                    "method": request.method,
-                    "path": request.url.path,
-                    "route": path,
-                    "status": status,
-                    "ms": round(elapsed * 1000, 2),
-                },
-            )
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's default handler echoes the raw input, which fails on a body that is not
+        # UTF-8; the location and message are what a client needs
+        detail = [
+            {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
+            for item in error.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(UnknownIdError)
     async def unknown(_: Request, error: UnknownIdError) -> JSONResponse:
@@ -223,7 +245,13 @@ def create_app(settings: ServingSettings, *, store: EventStore | None = None) ->
     admin = [Depends(require("admin"))]
 
     # ---------------------------------------------------------------- events
-    @app.post("/v1/events", dependencies=write, tags=["events"])
+    @app.post(
+        "/v1/events",
+        dependencies=write,
+        tags=["events"],
+        response_model=IngestResponse,
+        responses={413: {"model": ErrorResponse, "description": "batch or body too large"}},
+    )
     def post_events(payload: EventsBody, service: Service) -> JSONResponse:
         """Store one event or a batch (at most ``max_batch``). Valid rows are stored even
         when others are rejected; each rejected row is reported with its index and field.
@@ -232,7 +260,7 @@ def create_app(settings: ServingSettings, *, store: EventStore | None = None) ->
         if len(rows) > settings.max_batch:
             raise HTTPException(413, f"batch of {len(rows)} events; at most {settings.max_batch}")
         if not rows:
-            raise HTTPException(422, "no events in the request")
+            raise unprocessable("no events in the request")
         records, errors = validate_events(rows, service, time.time())
         result = service.store.add_events(records) if records else None
         stored = result.stored if result else 0
@@ -250,15 +278,15 @@ def create_app(settings: ServingSettings, *, store: EventStore | None = None) ->
     # ---------------------------------------------------------------- catalogue
     def _upsert_items(items: list[ItemIn], service: RecommendationService) -> UpsertResponse:
         if any(item.item_id is None for item in items):
-            raise HTTPException(422, "every item needs an item_id")
+            raise unprocessable("every item needs an item_id", "item_id")
         count = service.store.upsert_items([item.model_dump() for item in items])
         service.items_changed([str(item.item_id) for item in items])
         return UpsertResponse(upserted=count)
 
-    @app.put("/v1/items/{item_id}", dependencies=write, tags=["catalogue"])
+    @app.put("/v1/items/{item_id:id}", dependencies=write, tags=["catalogue"])
     def put_item(item_id: str, item: ItemIn, service: Service) -> UpsertResponse:
         """Create or update one item's metadata."""
-        return _upsert_items([item.model_copy(update={"item_id": item_id})], service)
+        return _upsert_items([with_path_id(ItemIn, item, "item_id", item_id)], service)
 
     @app.post("/v1/items", dependencies=write, tags=["catalogue"])
     def post_items(
@@ -267,10 +295,10 @@ def create_app(settings: ServingSettings, *, store: EventStore | None = None) ->
         """Create or update many items."""
         return _upsert_items(items, service)
 
-    @app.put("/v1/users/{user_id}", dependencies=write, tags=["catalogue"])
+    @app.put("/v1/users/{user_id:id}", dependencies=write, tags=["catalogue"])
     def put_user(user_id: str, user: UserIn, service: Service) -> UpsertResponse:
         """Create or update one user's attributes."""
-        record = user.model_copy(update={"user_id": user_id}).model_dump()
+        record = with_path_id(UserIn, user, "user_id", user_id).model_dump()
         return UpsertResponse(upserted=service.store.upsert_users([record]))
 
     @app.post("/v1/users", dependencies=write, tags=["catalogue"])
@@ -279,17 +307,18 @@ def create_app(settings: ServingSettings, *, store: EventStore | None = None) ->
     ) -> UpsertResponse:
         """Create or update many users."""
         if any(user.user_id is None for user in users):
-            raise HTTPException(422, "every user needs a user_id")
+            raise unprocessable("every user needs a user_id", "user_id")
         return UpsertResponse(
             upserted=service.store.upsert_users([user.model_dump() for user in users])
         )
 
     # ---------------------------------------------------------------- reads
     @app.get(
-        "/v1/users/{user_id}/recommendations",
+        "/v1/users/{user_id:id}/recommendations",
+        response_model=RecommendationResponse,
+        responses=NOT_FOUND,
         dependencies=read,
         tags=["recommendations"],
-        responses={404: {"description": "unknown user"}},
     )
     def recommendations(
         user_id: str,
@@ -297,11 +326,13 @@ def create_app(settings: ServingSettings, *, store: EventStore | None = None) ->
         k: K = 10,
         exclude_seen: bool = True,
         category: Annotated[str | None, Query(max_length=128)] = None,
-    ) -> RecommendationResponse:
+    ) -> JSONResponse:
         """Top-k items for a user, from the active model; cold start for users it cannot
         place. Unknown users (no events, no attributes) are 404: use /v1/trending."""
+        # the service builds the documented shape (checked in the tests); the hot path
+        # skips a second validation of it
         answer = service.recommend(user_id, k=k, exclude_seen=exclude_seen, category=category)
-        return RecommendationResponse.model_validate(answer)
+        return JSONResponse(answer)
 
     @app.get("/v1/trending", dependencies=read, tags=["recommendations"])
     def trending(service: Service, k: K = 10) -> TrendingResponse:
@@ -313,21 +344,31 @@ def create_app(settings: ServingSettings, *, store: EventStore | None = None) ->
         return TrendingResponse.model_validate({"items": items})
 
     @app.get(
-        "/v1/items/{item_id}/similar",
+        "/v1/items/{item_id:id}/similar",
+        responses=NOT_FOUND,
         dependencies=read,
         tags=["recommendations"],
-        responses={404: {"description": "unknown item"}},
     )
     def similar(item_id: str, service: Service, k: K = 10) -> SimilarResponse:
         """Items like this one (model item space, else content)."""
         return SimilarResponse.model_validate(service.similar(item_id, k=k))
 
-    @app.get("/v1/users/{user_id}/profile", dependencies=read, tags=["profiles"])
+    @app.get(
+        "/v1/users/{user_id:id}/profile",
+        dependencies=read,
+        tags=["profiles"],
+        responses=NOT_FOUND,
+    )
     def user_profile(user_id: str, service: Service) -> dict[str, Any]:
         """Interests (category, tag, brand affinities), demographics and activity."""
         return service.user_profile(user_id)
 
-    @app.get("/v1/items/{item_id}/profile", dependencies=read, tags=["profiles"])
+    @app.get(
+        "/v1/items/{item_id:id}/profile",
+        dependencies=read,
+        tags=["profiles"],
+        responses=NOT_FOUND,
+    )
     def item_profile(item_id: str, service: Service) -> dict[str, Any]:
         """Attributes, text and popularity."""
         return service.item_profile(item_id)
@@ -348,12 +389,19 @@ def create_app(settings: ServingSettings, *, store: EventStore | None = None) ->
             "runs": registry.runs(),
         }
 
-    @app.post("/v1/admin/models/{run}/activate", dependencies=admin, tags=["admin"])
+    @app.post(
+        "/v1/admin/models/{run}/activate", dependencies=admin, tags=["admin"], responses=NOT_FOUND
+    )
     def activate(run: str, service: Service) -> dict[str, Any]:
         """Load a run and make it active (atomic; in-flight requests finish on the old)."""
         return {"active": _registry(service).activate(run).describe()}
 
-    @app.post("/v1/admin/models/rollback", dependencies=admin, tags=["admin"])
+    @app.post(
+        "/v1/admin/models/rollback",
+        dependencies=admin,
+        tags=["admin"],
+        responses={400: {"model": ErrorResponse, "description": "no previous run"}},
+    )
     def rollback(service: Service) -> dict[str, Any]:
         """Make the previous run active again."""
         return {"active": _registry(service).rollback().describe()}

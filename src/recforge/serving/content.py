@@ -60,12 +60,17 @@ class ContentIndex:
         self._lock = threading.Lock()
         #: bumped on every change, so callers can cache what they derive from the index
         self.version = 0
+        #: item_id -> title (None where unknown), for labelling answers without a query
+        self.titles: dict[str, str | None] = {}
+        #: newest ``updated_at`` among the items seen so far
+        self.updated_until = 0.0
 
     def __len__(self) -> int:
         return len(self.item_ids)
 
     def fit(self, items: pd.DataFrame) -> ContentIndex:
         """Fit the encoder on ``items`` (the store's items table) and index them all."""
+        self._note(items)
         texts = item_text(items).tolist() if len(items) else []
         if not any(text.strip() for text in texts):
             logger.info("no item text in the store yet: content similarity is off")
@@ -89,8 +94,19 @@ class ContentIndex:
         logger.info("content index: %d items, %d dimensions", len(self.item_ids), vectors.shape[1])
         return self
 
+    def _note(self, items: pd.DataFrame) -> None:
+        """Remember titles and the newest ``updated_at`` seen (what to ask the store next)."""
+        if not len(items):
+            return
+        if "title" in items.columns:
+            for item_id, title in zip(items["item_id"], items["title"], strict=True):
+                self.titles[str(item_id)] = title if isinstance(title, str) else None
+        if "updated_at" in items.columns:
+            self.updated_until = max(self.updated_until, float(items["updated_at"].max()))
+
     def upsert(self, items: pd.DataFrame) -> None:
         """Encode new or changed items and make them searchable now."""
+        self._note(items)
         if self.encoder is None or self.index is None or not len(items):
             if len(items):
                 logger.info("content index not fitted yet; %d items wait for a refit", len(items))
@@ -164,6 +180,10 @@ class ContentIndex:
             return []
         rows, scores = self.index.search(query, k, exclude=exclude_rows, allowed=allowed_rows)
         return [(self.item_ids[r], float(s)) for r, s in zip(rows, scores, strict=True)]
+
+    def in_category(self, item_id: str, category: str) -> bool:
+        row = self.rows.get(item_id)
+        return row is not None and row in self.by_category.get(category, ())
 
     def category_items(self, category: str) -> list[str]:
         return [self.item_ids[row] for row in sorted(self.by_category.get(category, set()))]

@@ -70,6 +70,13 @@ class EventIn(BaseModel):
             raise ValueError(f"context is over {MAX_CONTEXT_BYTES} bytes as JSON")
         return value
 
+    @field_validator("value", "timestamp", mode="before")
+    @classmethod
+    def _not_boolean(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, bool):  # JSON true/false would pass as 1.0/0.0
+            raise ValueError(f"{info.field_name} must be a number, not a boolean")
+        return value
+
     @field_validator("value")
     @classmethod
     def _finite(cls, value: float) -> float:

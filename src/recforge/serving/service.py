@@ -30,6 +30,7 @@ from recforge.core.errors import UnknownIdError
 from recforge.features.events import EventTypes, time_decay
 from recforge.features.profiles import ProfileConfig, item_profile, user_profile
 from recforge.serving.content import ContentIndex
+from recforge.serving.index import VectorIndex
 from recforge.serving.registry import ModelBundle, ModelRegistry
 from recforge.serving.settings import ServingSettings
 from recforge.serving.store import EventStore
@@ -37,6 +38,39 @@ from recforge.serving.store import EventStore
 logger = logging.getLogger(__name__)
 
 DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class History:
+    """A user's latest events, oldest first, as plain arrays (the hot path avoids pandas)."""
+
+    item_ids: list[str]
+    events: np.ndarray  # (H,) object, event types
+    values: np.ndarray  # (H,) float64
+    timestamps: np.ndarray  # (H,) float64, epoch seconds
+
+    @classmethod
+    def of(cls, rows: list[tuple[Any, ...]]) -> History:
+        """From :meth:`EventStore.recent_events` rows (event_id, user_id, item_id, event,
+        value, timestamp)."""
+        return cls(
+            item_ids=[str(row[2]) for row in rows],
+            events=np.array([row[3] for row in rows], dtype=object),
+            values=np.array([row[4] for row in rows], dtype=np.float64),
+            timestamps=np.array([row[5] for row in rows], dtype=np.float64),
+        )
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+
+@dataclass(frozen=True)
+class _FreshItems:
+    """Items the active model has never seen, with a small content index of their own."""
+
+    key: tuple[str, float, int]
+    item_ids: list[str]
+    index: VectorIndex | None
 
 
 @dataclass
@@ -63,7 +97,9 @@ class RecommendationService:
         )
         self.content = ContentIndex(dim=settings.content_dim, exact_limit=settings.exact_limit)
         self._trending: _Trending | None = None
-        self._fresh: tuple[tuple[str, float, int], list[str]] | None = None
+        self._fresh: _FreshItems | None = None
+        self._catalogue_checked = time.monotonic()
+        self._catalogue_lock = threading.Lock()
         self._trending_lock = threading.Lock()
 
     # ------------------------------------------------------------------ set-up
@@ -83,6 +119,30 @@ class RecommendationService:
         else:
             self.content.upsert(self.store.items_frame(item_ids))
 
+    def _follow_catalogue(self) -> None:
+        """Pick up items that other server processes added or changed (every
+        ``catalogue_refresh_seconds``, in the background)."""
+        now = time.monotonic()
+        if now - self._catalogue_checked < self.settings.catalogue_refresh_seconds:
+            return
+        if not self._catalogue_lock.acquire(blocking=False):
+            return
+        self._catalogue_checked = now
+        threading.Thread(target=self._refresh_catalogue, daemon=True).start()
+
+    def _refresh_catalogue(self) -> None:
+        try:
+            changed = self.store.items_updated_since(self.content.updated_until)
+            if len(changed):
+                if len(self.content) == 0:
+                    self.content.fit(self.store.items_frame())
+                else:
+                    self.content.upsert(changed)
+        except Exception:  # the next request retries; serving goes on with what it has
+            logger.exception("catalogue refresh failed")
+        finally:
+            self._catalogue_lock.release()
+
     # ------------------------------------------------------------------ recommend
     def recommend(
         self,
@@ -97,22 +157,23 @@ class RecommendationService:
         Raises:
             UnknownIdError: neither the model, the events nor the users table know the user.
         """
+        self._follow_catalogue()
         bundle = self.bundle()
-        events = self.store.user_events(user_id, limit=self.settings.history_limit)
+        history = History.of(self.store.recent_events(user_id, limit=self.settings.history_limit))
         known_to_model = bundle is not None and user_id in bundle.user_lookup
-        if not len(events) and not known_to_model and self.store.get_user(user_id) is None:
+        if not len(history) and not known_to_model and self.store.get_user(user_id) is None:
             raise UnknownIdError("user", user_id, "see /v1/trending for anonymous visitors")
-        touched = events["item_id"].astype(str).tolist()
+        touched = history.item_ids
         seen_ids = set(touched) if exclude_seen else set()
         result: list[dict[str, Any]] | None = None
         strategy = "cold_start"
         if bundle is not None:
             result, strategy = self._from_model(bundle, user_id, touched, k, exclude_seen, category)
         if result is None:
-            result = self._cold_start(events, k, seen_ids, category)
+            result = self._cold_start(history, k, seen_ids, category)
             strategy = "cold_start"
         elif self.settings.fresh_slots and bundle is not None:
-            result = self._with_fresh_items(result, bundle, events, k, seen_ids, category)
+            result = self._with_fresh_items(result, bundle, history, k, seen_ids, category)
         self._attach_titles(result)
         return {
             "user_id": user_id,
@@ -184,58 +245,68 @@ class RecommendationService:
             for row, score in zip(rows, scores, strict=True)
         ]
 
-    def _weights(self, events: pd.DataFrame) -> np.ndarray:
-        """Event weight times time decay of each event (for content profiles)."""
-        if not len(events):
-            return np.empty(0)
-        weights = self.event_types.weights_of(
-            events["event"].to_numpy(), events["value"].to_numpy(np.float64)
-        )
-        return weights * time_decay(
-            events["timestamp"].to_numpy(np.float64),
+    def _profile_vector(self, history: History) -> np.ndarray | None:
+        """Content profile: the touched items' content vectors weighted by event weight
+        times time decay."""
+        if not len(history):
+            return None
+        weights = self.event_types.weights_of(history.events, history.values)
+        weights = weights * time_decay(
+            history.timestamps,
             now=time.time(),
             half_life_days=self.profile_config.half_life_days,
         )
+        return self.content.profile_vector(history.item_ids, weights)
 
     def _with_fresh_items(
         self,
         result: list[dict[str, Any]],
         bundle: ModelBundle,
-        events: pd.DataFrame,
+        history: History,
         k: int,
         seen: set[str],
         category: str | None,
     ) -> list[dict[str, Any]]:
         """Give up to ``fresh_slots`` places to items the model has never seen."""
         fresh = self._fresh_items(bundle)
-        if not fresh or not len(events):
+        if fresh.index is None or not len(history):
             return result
-        profile = self.content.profile_vector(
-            events["item_id"].astype(str).tolist(), self._weights(events)
-        )
+        profile = self._profile_vector(history)
         if profile is None:
             return result
-        found = self.content.search(
-            profile, self.settings.fresh_slots, exclude=seen, allowed=fresh, category=category
-        )
-        picks = [
-            {"item_id": item_id, "score": round(score, 6), "source": "content"}
-            for item_id, score in found
-            if score >= self.settings.fresh_min_similarity
-        ]
+        slots = self.settings.fresh_slots
+        # over-fetch: seen items and other categories are dropped after the search
+        fetch = slots + len(seen) + (50 if category is not None else 0)
+        rows, scores = fresh.index.search(profile, fetch)
+        picks: list[dict[str, Any]] = []
+        for row, score in zip(rows, scores, strict=True):
+            item_id = fresh.item_ids[int(row)]
+            if score < self.settings.fresh_min_similarity or len(picks) == slots:
+                break
+            if item_id in seen or (
+                category is not None and not self.content.in_category(item_id, category)
+            ):
+                continue
+            picks.append({"item_id": item_id, "score": round(float(score), 6), "source": "content"})
         if not picks:
             return result
         return (result[: k - len(picks)] + picks)[:k]
 
-    def _fresh_items(self, bundle: ModelBundle) -> list[str]:
-        """Items in the content index that ``bundle``'s model has never seen (cached until
-        either changes)."""
+    def _fresh_items(self, bundle: ModelBundle) -> _FreshItems:
+        """Items in the content index that ``bundle``'s model has never seen, indexed by
+        content (rebuilt when the model or the catalogue changes)."""
         key = (bundle.run, bundle.loaded_at, self.content.version)
         cached = self._fresh
-        if cached is None or cached[0] != key:
-            fresh = [i for i in self.content.item_ids if i not in bundle.item_lookup]
-            self._fresh = cached = (key, fresh)
-        return cached[1]
+        if cached is None or cached.key != key:
+            rows = [
+                row
+                for row, item_id in enumerate(self.content.item_ids)
+                if item_id not in bundle.item_lookup
+            ]
+            index = VectorIndex(self.content.vectors[rows]) if rows else None
+            cached = _FreshItems(key, [self.content.item_ids[row] for row in rows], index)
+            self._fresh = cached
+        return cached
 
     def trending(self) -> pd.Series:
         """Weighted event counts of the last ``trending_days``, scaled to [0, 1], best first.
@@ -281,7 +352,7 @@ class RecommendationService:
         self._trending = _Trending(scores, now)
 
     def _cold_start(
-        self, events: pd.DataFrame, k: int, seen: set[str], category: str | None
+        self, history: History, k: int, seen: set[str], category: str | None
     ) -> list[dict[str, Any]]:
         """Trending blended with content similarity to the touched items."""
         trending = self.trending()
@@ -293,12 +364,8 @@ class RecommendationService:
             str(i): float(s) for i, s in trending.head(pool + len(seen)).items() if i not in seen
         }
         similarity: dict[str, float] = {}
-        weight = self.settings.content_weight if len(events) else 0.0
-        profile = None
-        if weight > 0:
-            profile = self.content.profile_vector(
-                events["item_id"].astype(str).tolist(), self._weights(events)
-            )
+        weight = self.settings.content_weight if len(history) else 0.0
+        profile = self._profile_vector(history) if weight > 0 else None
         if profile is not None:
             similarity = dict(self.content.search(profile, pool, exclude=seen, category=category))
             for item_id in similarity:
@@ -317,13 +384,8 @@ class RecommendationService:
         ]
 
     def _attach_titles(self, items: list[dict[str, Any]]) -> None:
-        if not items:
-            return
-        meta = self.store.items_frame([entry["item_id"] for entry in items])
-        titles = dict(zip(meta["item_id"].astype(str), meta["title"], strict=True))
         for entry in items:
-            title = titles.get(entry["item_id"])
-            entry["title"] = title if isinstance(title, str) else None
+            entry["title"] = self.content.titles.get(entry["item_id"])
 
     # ------------------------------------------------------------------ similar
     def similar(self, item_id: str, *, k: int = 10) -> dict[str, Any]:
@@ -346,7 +408,9 @@ class RecommendationService:
         if items is None:
             vector = self.content.vector(item_id)
             if vector is None:
-                if self.store.get_item(item_id) is None:
+                if self.store.get_item(item_id) is None and not self.store.item_event_counts(
+                    item_id
+                ):
                     raise UnknownIdError("item", item_id)
                 items = []
             else:

@@ -37,6 +37,7 @@ class ServingSettings:
     fresh_min_similarity: content similarity a new item needs to take a slot.
     profile_half_life_days: time decay of profile interests.
     reload_check_seconds: how often the models folder pointer is checked.
+    catalogue_refresh_seconds: how often items changed by other processes are picked up.
     exact_limit: catalogue size up to which ANN search is exact.
     content_dim: size of the TF-IDF + SVD content vectors.
     """
@@ -57,6 +58,7 @@ class ServingSettings:
     fresh_min_similarity: float = 0.2
     profile_half_life_days: float = 14.0
     reload_check_seconds: float = 1.0
+    catalogue_refresh_seconds: float = 5.0
     exact_limit: int = 1_000_000
     content_dim: int = 64
 

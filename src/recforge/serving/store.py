@@ -311,6 +311,11 @@ class EventStore:
 
     def user_events(self, user_id: str, *, limit: int = 500) -> pd.DataFrame:
         """A user's newest ``limit`` events, oldest first (columns of ``EVENT_COLUMNS``)."""
+        return _frame(self.recent_events(user_id, limit=limit), EVENT_COLUMNS)
+
+    def recent_events(self, user_id: str, *, limit: int = 500) -> list[tuple[Any, ...]]:
+        """:meth:`user_events` as plain tuples (``EVENT_COLUMNS`` order), oldest first:
+        the lean form a recommendation request reads on its hot path."""
         columns = [events_table.c[name] for name in EVENT_COLUMNS]
         query = (
             sa.select(*columns)
@@ -320,7 +325,15 @@ class EventStore:
         )
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        return _frame(rows[::-1], EVENT_COLUMNS)
+        return [tuple(row) for row in reversed(rows)]
+
+    def items_updated_since(self, since: float) -> pd.DataFrame:
+        """Item records created or changed after ``since`` (epoch seconds), for servers
+        that follow catalogue changes made through other processes."""
+        query = sa.select(items_table).where(items_table.c.updated_at > since)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return _frame(rows, ITEM_COLUMNS).sort_values("item_id", ignore_index=True)
 
     # --- aggregates (GROUP BY in SQL) ------------------------------------------------------
 
