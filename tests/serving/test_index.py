@@ -59,3 +59,18 @@ def test_bad_shapes_are_refused():
     with pytest.raises(ValueError, match="vectors must be"):
         VectorIndex(np.zeros(5, np.float32))
     assert VectorIndex(np.zeros((0, 4), np.float32)).search(np.zeros(4), 3)[0].size == 0
+
+
+@pytest.mark.parametrize("precision", ["fp16", "fp32"])
+def test_short_and_long_exclusion_lists_agree_with_brute_force(precision):
+    """Short lists are dropped after an over-fetch, long ones go into the scan: both give
+    the brute-force answer, with exact float32 scores."""
+    vectors = np.random.default_rng(1).normal(size=(3000, 8)).astype(np.float32)
+    index = VectorIndex(vectors, precision=precision)
+    query = vectors[0]
+    order = np.argsort(-(vectors @ query), kind="stable")
+    for n_excluded in (5, 1500):
+        excluded = order[:n_excluded]
+        ids, scores = index.search(query, 10, exclude=excluded)
+        assert ids.tolist() == order[n_excluded : n_excluded + 10].tolist()
+        np.testing.assert_allclose(scores, vectors[ids] @ query, rtol=1e-5, atol=1e-5)

@@ -51,7 +51,18 @@ def test_a_pointer_to_a_broken_run_keeps_serving_the_current_one(folder, deploym
     assert registry.current().run == deployment.run
     (folder / "copy" / "model.pt").write_bytes(b"broken")
     (folder / POINTER).write_text(json.dumps({"current": "copy"}))
+    assert registry.current().run == deployment.run  # answers while the loader runs
+    registry.wait_for_reload()
+    assert registry.current().run == deployment.run  # the broken run was refused
+
+
+def test_a_pointer_written_elsewhere_is_followed_in_the_background(folder, deployment):
+    registry = ModelRegistry(folder, check_every=0)
     assert registry.current().run == deployment.run
+    (folder / POINTER).write_text(json.dumps({"current": "copy", "previous": deployment.run}))
+    registry.current()
+    registry.wait_for_reload()
+    assert registry.current().run == "copy"
 
 
 def test_names_outside_the_folder_and_unknown_runs_are_refused(folder):

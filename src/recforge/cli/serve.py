@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
+import signal
+import socket
 import sys
 import time
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from recforge.serving.settings import ServingSettings
+
+logger = logging.getLogger(__name__)
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -55,16 +61,51 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
     }
 
 
+def _one_thread_per_request() -> None:
+    """A request is a few milliseconds of small tensor and FAISS work: intra-op threads
+    would only fight each other (and the other workers) for the cores."""
+    import faiss
+    import torch
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+
+
 def app_factory() -> Any:
-    """Build the app from the environment (``uvicorn --factory`` with several workers)."""
+    """Build the app from the environment (what every worker process runs)."""
     from recforge.serving.app import create_app
 
+    _one_thread_per_request()
     settings = ServingSettings.load(
         os.environ.get("RECFORGE_SERVE_CONFIG") or None,
         db=os.environ.get("RECFORGE_DB") or None,
         models_dir=os.environ.get("RECFORGE_MODELS") or None,
     )
     return create_app(settings)
+
+
+def _uvicorn_config(host: str, port: int) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        "recforge.cli.serve:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        log_config=log_config(),
+    )
+
+
+def _worker(host: str, port: int) -> None:
+    """One server process on its own ``SO_REUSEPORT`` socket."""
+    import uvicorn
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    uvicorn.Server(_uvicorn_config(host, port)).run(sockets=[sock])
 
 
 def run_server(
@@ -76,29 +117,54 @@ def run_server(
     port: int,
     workers: int = 1,
 ) -> None:
-    import faiss
-    import torch
+    """Serve until SIGINT/SIGTERM.
+
+    Several workers each bind their own ``SO_REUSEPORT`` socket, so the kernel spreads
+    connections evenly over them (with one shared socket, a burst of keep-alive
+    connections can all land on whichever process accepts first). A worker that dies is
+    restarted; every worker follows the models folder on its own.
+    """
     import uvicorn
 
     # validate the settings here, so a bad config fails before anything starts
     ServingSettings.load(config, db=db, models_dir=None if models is None else str(models))
-    # one request = one thread: intra-op threads would only fight each other on small work
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
-    # uvicorn's workers build the app from the environment (see app_factory)
+    # the workers build the app from the environment (see app_factory)
     os.environ["RECFORGE_DB"] = db
     if models is not None:
         os.environ["RECFORGE_MODELS"] = str(models)
     if config is not None:
         os.environ["RECFORGE_SERVE_CONFIG"] = str(config)
-    uvicorn.run(
-        "recforge.cli.serve:app_factory",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=log_config(),
-    )
+    if workers <= 1:
+        uvicorn.Server(_uvicorn_config(host, port)).run()
+        return
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start() -> BaseProcess:
+        process = context.Process(target=_worker, args=(host, port), daemon=False)
+        process.start()
+        return process
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in processes:
+            if process.is_alive():
+                os.kill(process.pid or 0, signal.SIGTERM)
+
+    processes = [start() for _ in range(workers)]
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        for slot, process in enumerate(processes):
+            process.join(timeout=0.5 / workers)
+            if not process.is_alive() and not stopping:
+                logger.warning(
+                    "worker %s exited (%s); restarting it", process.pid, process.exitcode
+                )
+                processes[slot] = start()
+    for process in processes:
+        process.join(timeout=30)
 
 
 def serve_demo(console: Console, *, out: Path, seed: int, port: int) -> None:

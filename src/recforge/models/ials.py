@@ -266,23 +266,28 @@ class IALS(FittedRecommender):
         1
         """
         self.check_fitted()
-        config = self.config
         matrix = interaction_matrix(history, history.shape[0], self.n_items, binary=False)
-        gram = self._regularised_gram()  # (D, D) YᵀY + λI, shared by every row
-        systems = gram.repeat(matrix.shape[0], 1, 1)  # (B, D, D)
-        target = torch.zeros(matrix.shape[0], gram.shape[0], dtype=torch.float64)  # (B, D)
+        out = torch.zeros(matrix.shape[0], self.config.factors)  # (B, D); an empty row stays 0
         for row in range(matrix.shape[0]):
             start, end = matrix.indptr[row], matrix.indptr[row + 1]
-            if start == end:
-                continue
-            columns = torch.from_numpy(matrix.indices[start:end].astype(np.int64))
-            touched = self.item_factors_[columns].double()  # (N_u, D)
-            confidence = 1.0 + config.alpha * torch.from_numpy(
-                matrix.data[start:end].astype(np.float64)
-            )  # (N_u,)
-            systems[row] += (touched * (confidence - 1.0)[:, None]).T @ touched  # Yᵀ(C_u − I)Y
-            target[row] = confidence @ touched  # YᵀC_u p_u
-        return torch.linalg.solve(systems, target).float()  # (B, D)
+            if start < end:
+                out[row] = self.fold_in_items(matrix.indices[start:end], matrix.data[start:end])
+        return out
+
+    @torch.no_grad()
+    def fold_in_items(self, item_idx: np.ndarray, weights: np.ndarray | None = None) -> Tensor:
+        """:meth:`fold_in` for one history given as distinct item indices (and their
+        weights ``r``, default 1): ``(D,)``. The server's path, without building a matrix."""
+        self.check_fitted()
+        columns = torch.from_numpy(np.asarray(item_idx, dtype=np.int64))
+        touched = self.item_factors_[columns].double()  # (N_u, D)
+        r = torch.ones(len(columns), dtype=torch.float64)
+        if weights is not None:
+            r = torch.from_numpy(np.asarray(weights, dtype=np.float64))
+        confidence = 1.0 + self.config.alpha * r  # (N_u,)
+        # A = YᵀY + λI + Yᵀ(C_u − I)Y,  b = YᵀC_u p_u
+        system = self._regularised_gram() + (touched * (confidence - 1.0)[:, None]).T @ touched
+        return torch.linalg.solve(system, confidence @ touched).float()
 
     def _regularised_gram(self) -> Tensor:
         """``YᵀY + λI`` in float64, computed once per set of item factors."""

@@ -76,7 +76,7 @@ class OnlineModel:
             return None
         if isinstance(model, IALS):
             if len(history_idx):
-                return model.fold_in(self._history(history_idx))[0].numpy()
+                return model.fold_in_items(np.unique(history_idx)).numpy()
             return None if user_idx is None else model.user_factors_[user_idx].float().numpy()
         if user_idx is None:
             return None

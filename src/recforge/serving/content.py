@@ -55,7 +55,6 @@ class ContentIndex:
         self.index: VectorIndex | None = None
         self.item_ids: list[str] = []
         self.rows: dict[str, int] = {}
-        self.vectors = np.zeros((0, dim), np.float32)
         self.by_category: dict[str, set[int]] = defaultdict(set)
         self._lock = threading.Lock()
         #: bumped on every change, so callers can cache what they derive from the index
@@ -86,7 +85,6 @@ class ContentIndex:
             self.index = VectorIndex(vectors, exact_limit=self.exact_limit)
             self.item_ids = [str(i) for i in items["item_id"]]
             self.rows = {item_id: row for row, item_id in enumerate(self.item_ids)}
-            self.vectors = vectors
             self.by_category = defaultdict(set)
             for row, categories in enumerate(_categories(items)):
                 for category in categories:
@@ -114,7 +112,6 @@ class ContentIndex:
         vectors = self.encoder.transform(item_text(items).tolist())
         with self._lock:
             self.version += 1
-            new_vectors = []
             rows_in = zip(items["item_id"].tolist(), _categories(items), vectors, strict=True)
             for raw_id, categories, vector in rows_in:
                 item_id = str(raw_id)
@@ -123,16 +120,17 @@ class ContentIndex:
                     row = int(self.index.add(vector[None, :])[0])
                     self.item_ids.append(item_id)
                     self.rows[item_id] = row
-                    new_vectors.append(vector)
                 else:
                     self.index.replace(row, vector)
-                    self.vectors[row] = vector
                     for rows in self.by_category.values():
                         rows.discard(row)
                 for category in categories:
                     self.by_category[category].add(row)
-            if new_vectors:
-                self.vectors = np.vstack([self.vectors, np.stack(new_vectors)])
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """``(N, D)`` content vectors, row = position in ``item_ids``."""
+        return np.zeros((0, self.dim), np.float32) if self.index is None else self.index.vectors
 
     def vector(self, item_id: str) -> np.ndarray | None:
         row = self.rows.get(item_id)

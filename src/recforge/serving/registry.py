@@ -11,6 +11,7 @@ rollback is instant.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -132,6 +133,7 @@ class ModelRegistry:
         self._pointer_mtime: float | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
+        self._loader: threading.Thread | None = None
 
     # ----------------------------------------------------------------- reading
     def current(self) -> ModelBundle | None:
@@ -210,19 +212,26 @@ class ModelRegistry:
         self._pointer_mtime = path.stat().st_mtime
 
     def _sync(self) -> None:
-        """Follow a pointer written by another process (or by hand)."""
+        """Follow a pointer written by another process (or by hand): the first time, load
+        here (nothing to serve yet); after that, load in a background thread while requests
+        go on with the current bundle."""
         path = self.folder / POINTER
         try:
             mtime = path.stat().st_mtime
         except FileNotFoundError:
             return
-        if mtime == self._pointer_mtime:
+        if mtime == self._pointer_mtime or not self._lock.acquire(blocking=False):
             return
-        # one request thread loads the new run; the others go on with the current bundle
-        if not self._lock.acquire(blocking=False):
-            return
+        self._pointer_mtime = mtime
+        if self._current is None:
+            self._load_pointed()
+        else:
+            self._loader = threading.Thread(target=self._load_pointed, daemon=True)
+            self._loader.start()
+
+    def _load_pointed(self) -> None:
+        """Load the run the pointer names and swap it in (called with the lock held)."""
         try:
-            self._pointer_mtime = mtime
             run = self.pointer().get("current")
             if not run or (self._current is not None and self._current.run == run):
                 return
@@ -234,8 +243,15 @@ class ModelRegistry:
             if self._current is not None:
                 self._previous = self._current
             self._current = bundle
+            gc.freeze()  # long-lived, like everything loaded at start-up (see app.lifespan)
         finally:
             self._lock.release()
+
+    def wait_for_reload(self, timeout: float = 60.0) -> None:
+        """Block until a background reload (if any) has finished (for tests and scripts)."""
+        loader = self._loader
+        if loader is not None:
+            loader.join(timeout)
 
     def _reuse_or_load(self, run: str) -> ModelBundle:
         if self._previous is not None and self._previous.run == run:

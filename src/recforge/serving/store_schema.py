@@ -79,6 +79,8 @@ items_table = sa.Table(
     sa.Column("attributes", _JSON, nullable=False),  # dict, e.g. brand, price
     sa.Column("created_at", _FLOAT, nullable=False),
     sa.Column("updated_at", _FLOAT, nullable=False),
+    # servers poll "items changed since t" to follow other processes' catalogue edits
+    sa.Index("ix_items_updated", "updated_at"),
 )
 
 schema_version_table = sa.Table(
