@@ -123,7 +123,7 @@ def build(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     data = make_catalogue(args.users, args.items, args.events_per_user, args.seed)
     generate_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    with EventStore(folder / "store.db") as store:
+    with EventStore(args.db) as store:
         store.upsert_items(data["items"])
         store.upsert_users(data["users"])
         n_events = len(data["user_idx"])
@@ -191,7 +191,9 @@ def http_status(url: str) -> int | None:
 
 
 @contextmanager
-def server(folder: Path, workers: int, log: Path, timeout: float) -> Iterator[tuple[str, float]]:
+def server(
+    folder: Path, db: str, workers: int, log: Path, timeout: float
+) -> Iterator[tuple[str, float]]:
     """``recforge serve`` on a free loopback port until /readyz says ready; yields the base
     URL and the seconds it took to get ready. SIGTERM at exit, SIGKILL if it hangs."""
     port = free_port()
@@ -208,7 +210,7 @@ def server(folder: Path, workers: int, log: Path, timeout: float) -> Iterator[tu
         "from recforge.cli.main import main; main()",
         "serve",
         "--db",
-        str(folder / "store.db"),
+        db,
         "--models",
         str(folder / "models"),
         "--host",
@@ -279,7 +281,7 @@ def measure(folder: Path, workers: int, args: argparse.Namespace, log: Path) -> 
     base = {"BENCH_USERS": str(args.users), "BENCH_ITEMS": str(args.items), "BENCH_K": "10"}
     recommend = {**base, "BENCH_MODE": "recommend", "BENCH_KEY": READ_KEY}
     runs: dict[str, Any] = {"workers": workers, "recommend": {}, "ingest": {}}
-    with server(folder, workers, log, args.start_timeout) as (url, ready_seconds):
+    with server(folder, args.db, workers, log, args.start_timeout) as (url, ready_seconds):
         runs["ready_seconds"] = round(ready_seconds, 1)
         wrk(url, connections=8, seconds=min(3.0, args.seconds), env=recommend)  # warm-up
         for repeat in range(args.repeats):
@@ -298,10 +300,10 @@ def measure(folder: Path, workers: int, args: argparse.Namespace, log: Path) -> 
                     "BENCH_SEED": str(repeat),
                     "BENCH_NONCE": f"w{workers}-b{batch}-r{repeat}-{time.time_ns()}",
                 }
-                with EventStore(folder / "store.db") as store:
+                with EventStore(args.db) as store:
                     before = store.counts()["events"]
                 result = wrk(url, connections=connections, seconds=args.seconds, env=env)
-                with EventStore(folder / "store.db") as store:
+                with EventStore(args.db) as store:
                     result["stored_delta"] = store.counts()["events"] - before
                 acknowledged = (result["requests"] - result["non_2xx"]) * batch
                 result["events_per_s"] = acknowledged / (result["duration_us"] / 1e6)
@@ -348,45 +350,39 @@ def render(payload: dict[str, Any]) -> str:
         "Targets: recommendations p99 < 30 ms at concurrency 8 and >= 500 recommendations/s; "
         "ingestion >= 20,000 events/s in batches.",
         "",
-        "## Recommendations: `GET /v1/users/{random id}/recommendations?k=10`",
-        "",
-        "| workers | concurrency | recommendations / s | p50 ms | p99 ms | errors | p99 < 30 ms | >= 500 / s |",
-        "|---|---|---|---|---|---|---|---|",
     ]
-    for run in payload["runs"]:
-        for connections, results in run["recommend"].items():
-            rate = _values(results, "requests_per_s")
-            p99 = _values(results, "p99_us", 1e-3)
-            at_8 = connections == "8"
-            lines.append(
-                f"| {run['workers']} | {connections} | {median_text(rate, 0)} | "
-                f"{median_text(_values(results, 'p50_us', 1e-3), 1)} | {median_text(p99, 1)} | "
-                f"{sum(r['errors'] for r in results)} | "
-                f"{_mark(statistics.median(p99) < TARGETS['p99_ms_at_8']) if at_8 else ''} | "
-                f"{_mark(statistics.median(rate) >= TARGETS['recommendations_per_s'])} |"
-            )
+    lines += _tables(payload, "##")
+    postgres = None if payload.get("quick") else load_raw("serving_postgresql")
+    if postgres is not None:
+        pg_setup = postgres["setup"]
+        lines += [
+            "",
+            "## The same on PostgreSQL",
+            "",
+            f"PostgreSQL {postgres.get('server_version', '15')} on the same machine (Debian's "
+            "package, default settings), a fresh schema filled the same way "
+            f"({pg_setup['events']:,} events, storing {pg_setup['store_seconds']} s, "
+            f"retraining {pg_setup['train_seconds']} s); raw: "
+            "`docs/results/raw/serving_postgresql.json`.",
+            "",
+        ]
+        lines += _tables(postgres, "###")
     lines += [
         "",
-        "## Ingestion: `POST /v1/events` with unique event ids",
+        "## Reading it",
         "",
-        "events/s counts acknowledged events (200 answers x batch size) over the run; the store",
-        "grew by at least that much (requests still in flight at the end are committed too).",
-        "",
-        "| workers | batch | concurrency | events / s | requests / s | p50 ms | p99 ms | errors | >= 20,000 / s |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for run in payload["runs"]:
-        for batch, results in run["ingest"].items():
-            events = _values(results, "events_per_s")
-            target = _mark(statistics.median(events) >= TARGETS["events_per_s_batched"])
-            lines.append(
-                f"| {run['workers']} | {batch} | {results[0]['connections']} | "
-                f"{median_text(events, 0)} | {median_text(_values(results, 'requests_per_s'), 0)} | "
-                f"{median_text(_values(results, 'p50_us', 1e-3), 1)} | "
-                f"{median_text(_values(results, 'p99_us', 1e-3), 1)} | "
-                f"{sum(r['errors'] for r in results)} | {target if batch != '1' else ''} |"
-            )
-    lines += [
+        "- One request is one thread of CPU work under the GIL (history read, iALS fold-in,",
+        "  float16 FAISS scan with exact re-scoring, fresh-item slot, JSON), so one worker",
+        "  saturates one core; the targets are for the 2-core machine and are read at 2",
+        "  workers (as many as cores), each on its own `SO_REUSEPORT` socket. `wrk` shares the",
+        "  same cores.",
+        "- Batched ingestion into SQLite is bound by page writes, not by the API: each",
+        "  1,000-event batch updates the event-id, user and item indexes at random keys, which",
+        "  dirties about 2,000 pages (~8 MB of WAL) per commit, and one writer holds the",
+        "  database at a time; its p99 includes the periodic WAL checkpoint. PostgreSQL, the",
+        "  back end meant for scale, takes the same batches at the rate shown in its section.",
+        "- Single events are one durable transaction each (`synchronous=FULL` on SQLite, a",
+        "  WAL flush on PostgreSQL): send batches for throughput.",
         "",
         "## Set-up",
         "",
@@ -406,6 +402,49 @@ def render(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _tables(payload: dict[str, Any], level: str) -> list[str]:
+    lines = [
+        f"{level} Recommendations: `GET /v1/users/{{random id}}/recommendations?k=10`",
+        "",
+        "| workers | concurrency | recommendations / s | p50 ms | p99 ms | errors | p99 < 30 ms | >= 500 / s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for run in payload["runs"]:
+        for connections, results in run["recommend"].items():
+            rate = _values(results, "requests_per_s")
+            p99 = _values(results, "p99_us", 1e-3)
+            at_8 = connections == "8"
+            lines.append(
+                f"| {run['workers']} | {connections} | {median_text(rate, 0)} | "
+                f"{median_text(_values(results, 'p50_us', 1e-3), 1)} | {median_text(p99, 1)} | "
+                f"{sum(r['errors'] for r in results)} | "
+                f"{_mark(statistics.median(p99) < TARGETS['p99_ms_at_8']) if at_8 else ''} | "
+                f"{_mark(statistics.median(rate) >= TARGETS['recommendations_per_s']) if at_8 else ''} |"
+            )
+    lines += [
+        "",
+        f"{level} Ingestion: `POST /v1/events` with unique event ids",
+        "",
+        "events/s counts acknowledged events (200 answers x batch size) over the run; the store",
+        "grew by at least that much (requests still in flight at the end are committed too).",
+        "",
+        "| workers | batch | concurrency | events / s | requests / s | p50 ms | p99 ms | errors | >= 20,000 / s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in payload["runs"]:
+        for batch, results in run["ingest"].items():
+            events = _values(results, "events_per_s")
+            target = _mark(statistics.median(events) >= TARGETS["events_per_s_batched"])
+            lines.append(
+                f"| {run['workers']} | {batch} | {results[0]['connections']} | "
+                f"{median_text(events, 0)} | {median_text(_values(results, 'requests_per_s'), 0)} | "
+                f"{median_text(_values(results, 'p50_us', 1e-3), 1)} | "
+                f"{median_text(_values(results, 'p99_us', 1e-3), 1)} | "
+                f"{sum(r['errors'] for r in results)} | {target if batch != '1' else ''} |"
+            )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -423,7 +462,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--start-timeout", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run against this PostgreSQL database instead of SQLite (a fresh schema is made "
+        "in it); results go to the PostgreSQL section of the report",
+    )
     args = parser.parse_args()
+    raw_name = "serving_postgresql" if args.postgres else "serving"
     # The smoke run's results stay out of docs/: runs/bench/serving-quick.{json,md}.
     quick_raw = ROOT / "runs" / "bench" / "serving-quick.json"
     report = quick_raw.with_suffix(".md") if args.quick else RESULTS / "serving.md"
@@ -440,7 +486,10 @@ def main() -> None:
         args.items = args.items or (5_000 if args.quick else 100_000)
         args.users = args.users or (2_000 if args.quick else 50_000)
         args.seconds = args.seconds or (2.0 if args.quick else 10.0)
-        folder = ROOT / "runs" / "bench" / ("serving-quick" if args.quick else "serving")
+        folder = ROOT / "runs" / "bench" / ("serving-quick" if args.quick else raw_name)
+        args.db = (
+            fresh_postgres_schema(args.postgres) if args.postgres else str(folder / "store.db")
+        )
         payload = {
             "environment": environment(),
             "quick": args.quick,
@@ -458,9 +507,25 @@ def main() -> None:
         if args.quick:
             quick_raw.write_text(json.dumps(payload, indent=2, default=float))
         else:
-            save_raw("serving", payload)
+            save_raw(raw_name, payload)
+        if args.postgres:  # the report is rendered from both raw files
+            payload = load_raw("serving") or payload
     report.write_text(render(payload))
     print(report.read_text())
+
+
+def fresh_postgres_schema(url: str) -> str:
+    """A new empty schema in the database at ``url``; the URL that uses it."""
+    import sqlalchemy as sa
+
+    schema = f"bench_{time.strftime('%Y%m%d_%H%M%S')}"
+    base = sa.make_url(url).set(drivername="postgresql+psycopg")
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    scoped = base.update_query_dict({"options": f"-csearch_path={schema}"})
+    return scoped.render_as_string(hide_password=False)
 
 
 def wrk_version() -> str:

@@ -8,6 +8,7 @@ the server runs open and says so in its log; that is for a laptop demo, not for 
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -76,12 +77,17 @@ class ServingSettings:
         return bool(self.read_keys or self.write_keys or self.admin_keys)
 
     def scopes_of(self, key: str) -> set[str]:
-        """The scopes an API key grants: admin > write > read."""
-        if key in self.admin_keys:
+        """The scopes an API key grants: admin > write > read (constant-time comparisons,
+        so response timing does not leak how much of a key matched)."""
+
+        def known(keys: tuple[str, ...]) -> bool:
+            return any(hmac.compare_digest(key.encode(), k.encode()) for k in keys)
+
+        if known(self.admin_keys):
             return {"read", "write", "admin"}
-        if key in self.write_keys:
+        if known(self.write_keys):
             return {"read", "write"}
-        if key in self.read_keys:
+        if known(self.read_keys):
             return {"read"}
         return set()
 
