@@ -245,6 +245,26 @@ def test_a_second_server_follows_the_pointer(deployment, tmp_path):
         first.post("/v1/admin/models/rollback", headers=ADMIN)
 
 
+def test_items_added_through_another_process_are_followed(deployment):
+    """A second server picks up catalogue edits made through the first (its content index
+    and titles follow the store's items table)."""
+    settings = settings_for(deployment, catalogue_refresh_seconds=0.0)
+    with (
+        TestClient(create_app(settings)) as first,
+        TestClient(create_app(settings)) as second,
+    ):
+        item = {"title": "Followed Lantern", "categories": ["Garden"], "tags": ["solar"]}
+        assert first.put("/v1/items/followed-1", json=item, headers=WRITE).status_code == 200
+        deadline = time.monotonic() + 30
+        while True:
+            recommend(second, "4")  # a request lets the server look for catalogue changes
+            answer = second.get("/v1/items/followed-1/similar", headers=READ)
+            if answer.status_code == 200 and answer.json()["items"]:
+                break
+            assert time.monotonic() < deadline, answer.text
+            time.sleep(0.05)
+
+
 def test_operations_endpoints(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")

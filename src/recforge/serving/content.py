@@ -19,7 +19,6 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from recforge.core.errors import RecforgeError
 from recforge.features.profiles import item_text
 from recforge.representation.text import TextEncoderError, TfidfEncoder
 from recforge.serving.index import VectorIndex
@@ -185,10 +184,6 @@ class ContentIndex:
 
     def category_items(self, category: str) -> list[str]:
         return [self.item_ids[row] for row in sorted(self.by_category.get(category, set()))]
-
-    def require(self) -> None:
-        if self.index is None:
-            raise RecforgeError("no item metadata in the store: content similarity unavailable")
 
 
 __all__ = ["ContentIndex"]
