@@ -29,6 +29,7 @@ PARAMS = {
     "itemknn": {"k_neighbours": 10},
     "ease": {"l2": 10.0},
     "ials": {"factors": 8, "iterations": 10},
+    "item2vec": {"factors": 8, "epochs": 30},
 }
 
 

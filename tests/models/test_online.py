@@ -45,7 +45,7 @@ def test_history_models_follow_the_live_history(planted):
     moves towards the group of the touched items."""
     n_items = planted.shape[1]
     group_size = n_items // 2
-    for name in ("ease", "itemknn", "ials"):
+    for name in ("ease", "itemknn", "ials", "item2vec"):
         online = online_model(trained(name, planted))
         assert online.uses_history
         for touched_group in (0, 1):

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from recforge.core.config import from_dict
 from recforge.core.errors import ConfigError, DatasetNotFoundError
+from recforge.core.sequences import Sequences
 from recforge.core.vocab import IdVocab
 from recforge.data.catalog import dataset_folder, load_dataset, load_ncf
 from recforge.data.matrix import Indexed, frame_to_csr, index_interactions
@@ -81,6 +82,8 @@ class Prepared:
     users: pd.DataFrame | None = None
     valid_negatives: np.ndarray | None = None  # (U_valid, N) for users with a valid item
     test_negatives: np.ndarray | None = None  # (U_test, N) for users with a test item
+    #: training histories in time order (None for data without a per-user order)
+    train_sequences: Sequences | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -166,11 +169,23 @@ def _assemble(
     valid = frame_to_csr(split.valid, n_users, n_items)
     test = frame_to_csr(split.test, n_users, n_items)
     prepared = Prepared(name, train, valid, test, indexed.user_vocab, indexed.item_vocab)
+    prepared.train_sequences = _sequences(split.train, n_users)
     if config.eval_negatives:
         everything = (train + valid + test).tocsr()
         prepared.valid_negatives = _eval_negatives(prepared, "valid", everything, config, rng)
         prepared.test_negatives = _eval_negatives(prepared, "test", everything, config, rng)
     return prepared
+
+
+def _sequences(frame: pd.DataFrame, n_users: int) -> Sequences:
+    """Training histories oldest first (ties and missing timestamps keep row order)."""
+    users = frame["user_idx"].to_numpy(np.int64)
+    if "timestamp" in frame.columns and not frame["timestamp"].isna().any():
+        order = np.lexsort((frame["timestamp"].to_numpy(np.int64), users))  # user, then time
+    else:
+        order = np.argsort(users, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(users, minlength=n_users))])
+    return Sequences(indptr.astype(np.int64), frame["item_idx"].to_numpy(np.int64)[order])
 
 
 def _eval_negatives(

@@ -5,6 +5,7 @@ from recforge.models.bpr import BPRMF
 from recforge.models.ease import EASE
 from recforge.models.gmf import GMF
 from recforge.models.ials import IALS
+from recforge.models.item2vec import Item2VecRecommender
 from recforge.models.itemknn import ItemKNN
 from recforge.models.mlp import MLP
 from recforge.models.neumf import NeuMF
@@ -15,6 +16,7 @@ MODELS: dict[str, type[NeuralRecommender] | type[FittedRecommender]] = {
     "itemknn": ItemKNN,
     "ease": EASE,
     "ials": IALS,
+    "item2vec": Item2VecRecommender,
     "bprmf": BPRMF,
     "gmf": GMF,
     "mlp": MLP,

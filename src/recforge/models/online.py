@@ -29,6 +29,7 @@ from recforge.models.bpr import BPRMF
 from recforge.models.ease import EASE
 from recforge.models.gmf import GMF
 from recforge.models.ials import IALS
+from recforge.models.item2vec import Item2VecRecommender, user_vector
 from recforge.models.itemknn import ItemKNN
 from recforge.models.neumf import NeuMF
 from recforge.models.popularity import Popularity
@@ -70,10 +71,15 @@ class OnlineModel:
     @torch.no_grad()
     def query(self, user_idx: int | None, history_idx: np.ndarray) -> np.ndarray | None:
         """The ``(D,)`` query vector, or None when the model cannot place this user (a vector
-        model that does not fold in and a user it never saw; or a model without vectors)."""
+        model that does not fold in and a user it never saw; or a model without vectors).
+        ``history_idx`` is oldest first (Item2Vec reads its latest items)."""
         model = self.model
         if self.item_vectors is None:
             return None
+        if isinstance(model, Item2VecRecommender):
+            if len(history_idx):
+                return user_vector(model.input_vectors_, history_idx, model.config.recent).numpy()
+            return None if user_idx is None else model.user_vectors_[user_idx].numpy()
         if isinstance(model, IALS):
             if len(history_idx):
                 return model.fold_in_items(np.unique(history_idx)).numpy()
@@ -160,6 +166,10 @@ def online_model(model: Recommender) -> OnlineModel:
         similarity = items = model.gmf_item_embedding.weight  # (I, D) retrieval half
     elif isinstance(model, IALS):
         similarity = items = model.item_factors_.float()
+        uses_history = True
+    elif isinstance(model, Item2VecRecommender):
+        items = model.context_vectors_.float()  # users score against the context side
+        similarity = model.input_vectors_.float()  # item-to-item: cosine of input vectors
         uses_history = True
     elif isinstance(model, EASE | ItemKNN):
         uses_history = True

@@ -79,6 +79,17 @@ class _Trending:
     computed_at: float
 
 
+def _latest_unique(items: np.ndarray) -> np.ndarray:
+    """Each item once, at the position of its last occurrence, order kept.
+
+    >>> _latest_unique(np.array([3, 1, 3, 2])).tolist()
+    [1, 3, 2]
+    """
+    backwards = items[::-1]
+    _, first = np.unique(backwards, return_index=True)
+    return backwards[np.sort(first)][::-1]
+
+
 class RecommendationService:
     """Recommendations, similar items and profiles from a store and a models folder."""
 
@@ -197,7 +208,9 @@ class RecommendationService:
             [bundle.item_lookup[i] for i in touched if i in bundle.item_lookup], np.int64
         )
         if user_idx is not None and online.uses_history:
-            history = np.union1d(history, bundle.seen_rows(user_idx))
+            # training items first, then the live events: a model that reads order
+            # (Item2Vec's recent items) sees the latest last
+            history = _latest_unique(np.concatenate([bundle.seen_rows(user_idx), history]))
         exclude = np.union1d(history, bundle.seen_rows(user_idx)) if exclude_seen else None
         allowed = None
         if category is not None:

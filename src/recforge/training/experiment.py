@@ -234,6 +234,8 @@ def run_experiment(
             validate=validate if has_valid else None,
             log_path=run_dir / "train_log.jsonl",
         )
+    elif getattr(model, "uses_sequences", False):  # time-ordered histories (Item2Vec)
+        model.fit(data.train, sequences=data.train_sequences)  # type: ignore[call-arg]
     else:
         model.fit(data.train)
     fit_seconds = time.perf_counter() - start
