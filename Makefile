@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve-demo test lint bench bench-ncf bench-ml100k bench-speed bench-serving clean
+.PHONY: demo serve-demo test lint bench bench-ncf bench-ml100k bench-speed bench-serving bench-representation clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
-bench: bench-ncf bench-ml100k bench-speed bench-serving
+bench: bench-ncf bench-ml100k bench-speed bench-serving bench-representation
 
 bench-ncf: $(STAMP)
 	$(BIN)/python benchmarks/ncf_ml1m.py
@@ -40,6 +40,9 @@ bench-speed: $(STAMP)
 
 bench-serving: $(STAMP)
 	$(BIN)/python benchmarks/serving.py
+
+bench-representation: $(STAMP)
+	$(BIN)/python benchmarks/representation.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
