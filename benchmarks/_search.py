@@ -11,6 +11,7 @@ import argparse
 import logging
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -223,8 +224,20 @@ def render(bench: Benchmark, payload: dict[str, Any], order: list[str], intro: s
     return "\n".join(lines)
 
 
-def main(name: str, bench: Benchmark, order: list[str], intro: str, doc: str | None) -> None:
-    """Command line shared by the accuracy benchmarks; results go to docs/results/NAME.md."""
+def main(
+    name: str,
+    bench: Benchmark,
+    order: list[str],
+    intro: str,
+    doc: str | None,
+    *,
+    after_search: Callable[[dict[str, Any], Prepared], None] | None = None,
+    render_payload: Callable[[dict[str, Any]], str] | None = None,
+) -> None:
+    """Command line shared by the accuracy benchmarks; results go to docs/results/NAME.md.
+
+    ``after_search`` adds to a model's entry (e.g. more protocols on the chosen runs);
+    ``render_payload`` replaces the standard report."""
     parser = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -242,8 +255,12 @@ def main(name: str, bench: Benchmark, order: list[str], intro: str, doc: str | N
         for model in order:
             if args.only and model not in args.only:
                 continue
-            payload["models"][model] = bench.run_search(model, data, args.seeds, payload["models"])
+            entry = bench.run_search(model, data, args.seeds, payload["models"])
+            if after_search is not None:
+                after_search(entry, data)
+            payload["models"][model] = entry
             payload["environment"] = environment()
             save_raw(name, payload)
-    (RESULTS / f"{name}.md").write_text(render(bench, payload, order, intro))
+    report = render_payload(payload) if render_payload else render(bench, payload, order, intro)
+    (RESULTS / f"{name}.md").write_text(report)
     print((RESULTS / f"{name}.md").read_text())

@@ -9,21 +9,19 @@ against 99 items the user never interacted with, drawn uniformly. Model selectio
 validation NDCG@10 under full ranking, never on test; each chosen model is then trained
 with 3 seeds and its test items are scored under both protocols.
 
-    python benchmarks/representation.py            # ~15 min on 2 cores
+    python benchmarks/representation.py            # ~25 min on 2 cores
     python benchmarks/representation.py --render   # rewrite docs/results/representation.md
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
 import statistics
 from typing import Any
 
 import numpy as np
 import torch
 
-from recforge.data.dataset import DataConfig, prepare
+from recforge.data.dataset import DataConfig, Prepared
 from recforge.models import MODELS, FittedRecommender
 from recforge.models.artifact import load_artifact
 from recforge.models.ease import EASE
@@ -33,16 +31,8 @@ from recforge.models.itemknn import ItemKNN
 from recforge.training.experiment import EvalConfig, evaluate_on
 from recforge.training.loop import TrainConfig
 
-from _common import (
-    RESULTS,
-    ROOT,
-    environment,
-    environment_markdown,
-    load_raw,
-    median_text,
-    save_raw,
-)
-from _search import Benchmark
+from _common import ROOT, environment_markdown, median_text
+from _search import Benchmark, main
 
 NAME = "representation"
 ORDER = ["popularity", "ease", "ials", "bprmf", "item2vec"]
@@ -216,41 +206,11 @@ def render(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--only", nargs="*", default=None, help="models to (re)run")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--render", action="store_true", help="only rewrite the markdown")
-    parser.add_argument(
-        "--valid-fed",
-        action="store_true",
-        help="only (re)compute the test metrics with the validation item fed as input",
-    )
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("recforge").setLevel(logging.ERROR)
-    payload = load_raw(NAME) or {"models": {}}
-    if not args.render:
-        torch.set_num_threads(args.threads)
-        data = prepare(BENCH.data)
-        for model in ORDER:
-            if args.only and model not in args.only:
-                continue
-            if args.valid_fed:
-                entry = payload["models"][model]
-            else:
-                entry = BENCH.run_search(model, data, args.seeds, payload["models"])
-                entry["sampled"] = sampled_test(entry, data)
-            entry["valid_fed"] = valid_fed_test(entry, data)
-            payload["models"][model] = entry
-            payload["environment"] = environment()
-            save_raw(NAME, payload)
-    (RESULTS / f"{NAME}.md").write_text(render(payload))
-    print((RESULTS / f"{NAME}.md").read_text())
+def add_protocols(entry: dict[str, Any], data: Prepared) -> None:
+    """The sampled protocol and the validation-fed inputs for the chosen runs."""
+    entry["sampled"] = sampled_test(entry, data)
+    entry["valid_fed"] = valid_fed_test(entry, data)
 
 
 if __name__ == "__main__":
-    main()
+    main(NAME, BENCH, ORDER, "", __doc__, after_search=add_protocols, render_payload=render)
