@@ -174,3 +174,9 @@ def test_weighted_events_of_an_empty_frame_is_empty() -> None:
         weighted = _weigh(empty)
         assert len(weighted) == 0
         assert list(weighted.columns) == ["user_id", "item_id", "event", "timestamp", "weight"]
+
+
+def test_an_empty_custom_table_means_the_defaults():
+    """A serving config with an empty ``[event_weights]`` table (or none) is valid."""
+    assert EventTypes.from_config({}) == EventTypes()
+    assert EventTypes.from_config(None) == EventTypes()

@@ -123,7 +123,7 @@ class EventTypes:
     def from_config(
         cls, table: Mapping[str, Any] | None, *, prefix: str = "event_weights"
     ) -> EventTypes:
-        """Event types from a TOML table of custom weights (``None``: the defaults).
+        """Event types from a TOML table of custom weights (``None`` or empty: the defaults).
 
         The table adds types to the defaults or overrides their weights. Errors name the key
         as ``prefix.name``.
@@ -136,8 +136,8 @@ class EventTypes:
         recforge.core.errors.ConfigError: config key 'event_weights.Wish List': event type \
 names must match [a-z][a-z0-9_]*
         """
-        if table is None:
-            return cls()
+        if table is None or (isinstance(table, Mapping) and not table):
+            return cls()  # no table, or an empty `[event_weights]`: the defaults
         return cls(weights={**DEFAULT_EVENT_WEIGHTS, **_checked_weights(table, prefix)})
 
     def names(self) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 MAX_ID_LENGTH = 128
 MAX_CONTEXT_BYTES = 4096
@@ -28,6 +28,11 @@ def _check_id(value: Any, field: str) -> str:
     if any(ord(ch) < 32 for ch in text):
         raise ValueError(f"{field} must not contain control characters")
     return text
+
+
+def _optional_id(value: Any, info: ValidationInfo) -> str | None:
+    """An id field that may be absent (the id then comes from the URL path)."""
+    return None if value is None else _check_id(value, str(info.field_name))
 
 
 Id = Annotated[str | int, Field(description="string or integer id, 1-128 characters")]
@@ -131,10 +136,7 @@ class ItemIn(BaseModel):
     tags: list[str] = Field(default_factory=list, max_length=200)
     attributes: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("item_id", mode="before")
-    @classmethod
-    def _id(cls, value: Any) -> str | None:
-        return None if value is None else _check_id(value, "item_id")
+    _id = field_validator("item_id", mode="before")(_optional_id)
 
 
 class UserIn(BaseModel):
@@ -148,10 +150,7 @@ class UserIn(BaseModel):
     region: str | None = Field(default=None, max_length=128)
     attributes: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("user_id", mode="before")
-    @classmethod
-    def _id(cls, value: Any) -> str | None:
-        return None if value is None else _check_id(value, "user_id")
+    _id = field_validator("user_id", mode="before")(_optional_id)
 
 
 class UpsertResponse(BaseModel):

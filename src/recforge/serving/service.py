@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from recforge.core.errors import UnknownIdError
-from recforge.features.events import EventTypes, time_decay
+from recforge.features.events import SECONDS_PER_DAY, EventTypes, time_decay
 from recforge.features.profiles import ProfileConfig, item_profile, user_profile
 from recforge.serving.content import ContentIndex
 from recforge.serving.index import VectorIndex
@@ -36,8 +36,6 @@ from recforge.serving.settings import ServingSettings
 from recforge.serving.store import EventStore
 
 logger = logging.getLogger(__name__)
-
-DAY = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -102,13 +100,14 @@ class RecommendationService:
         self.store = store
         self.settings = settings
         self.registry = registry
-        self.event_types = EventTypes.from_config(settings.event_weights or None)
+        self.event_types = EventTypes.from_config(settings.event_weights)
         self.profile_config = ProfileConfig(
             half_life_days=settings.profile_half_life_days, event_types=self.event_types
         )
         self.content = ContentIndex(dim=settings.content_dim, exact_limit=settings.exact_limit)
         self._trending: _Trending | None = None
         self._fresh: _FreshItems | None = None
+        self._categories: tuple[tuple[str, float, int], dict[str, np.ndarray]] | None = None
         self._catalogue_checked = time.monotonic()
         self._catalogue_lock = threading.Lock()
         self._trending_lock = threading.Lock()
@@ -176,13 +175,12 @@ class RecommendationService:
             raise UnknownIdError("user", user_id, "see /v1/trending for anonymous visitors")
         touched = history.item_ids
         seen_ids = set(touched) if exclude_seen else set()
-        result: list[dict[str, Any]] | None = None
-        strategy = "cold_start"
+        result = None
         if bundle is not None:
-            result, strategy = self._from_model(bundle, user_id, touched, k, exclude_seen, category)
+            result = self._from_model(bundle, user_id, touched, k, exclude_seen, category)
+        strategy = "cold_start" if result is None else "model"
         if result is None:
             result = self._cold_start(history, k, seen_ids, category)
-            strategy = "cold_start"
         elif self.settings.fresh_slots and bundle is not None:
             result = self._with_fresh_items(result, bundle, history, k, seen_ids, category)
         self._attach_titles(result)
@@ -201,7 +199,8 @@ class RecommendationService:
         k: int,
         exclude_seen: bool,
         category: str | None,
-    ) -> tuple[list[dict[str, Any]] | None, str]:
+    ) -> list[dict[str, Any]] | None:
+        """The model's list, or None when it cannot place the user (then: cold start)."""
         online = bundle.online
         user_idx = bundle.user_lookup.get(user_id)
         history = np.array(
@@ -212,16 +211,7 @@ class RecommendationService:
             # (Item2Vec's recent items) sees the latest last
             history = _latest_unique(np.concatenate([bundle.seen_rows(user_idx), history]))
         exclude = np.union1d(history, bundle.seen_rows(user_idx)) if exclude_seen else None
-        allowed = None
-        if category is not None:
-            allowed = np.array(
-                [
-                    bundle.item_lookup[i]
-                    for i in self.content.category_items(category)
-                    if i in bundle.item_lookup
-                ],
-                np.int64,
-            )
+        allowed = None if category is None else self._category_rows(bundle, category)
         query = online.query(user_idx, history)
         if query is not None and bundle.item_index is not None:
             fetch = max(5 * k, 50) if online.reranks else k
@@ -230,10 +220,10 @@ class RecommendationService:
             if exact is not None:
                 order = np.argsort(-exact, kind="stable")[:k]
                 rows, scores = rows[order], exact[order]
-            return self._items(bundle, rows[:k], scores[:k], "model"), "model"
+            return self._items(bundle, rows[:k], scores[:k], "model")
         full = online.scores(user_idx, history)
         if full is None:
-            return None, "cold_start"
+            return None
         full = full.astype(np.float32, copy=True)
         if exclude is not None and len(exclude):
             full[exclude] = -np.inf
@@ -243,7 +233,7 @@ class RecommendationService:
             full = keep
         top = np.argsort(-full, kind="stable")[:k]
         top = top[np.isfinite(full[top])]
-        return self._items(bundle, top, full[top], "model"), "model"
+        return self._items(bundle, top, full[top], "model")
 
     @staticmethod
     def _items(
@@ -305,6 +295,20 @@ class RecommendationService:
             return result
         return (result[: k - len(picks)] + picks)[:k]
 
+    def _category_rows(self, bundle: ModelBundle, category: str) -> np.ndarray:
+        """The model rows of a category's items (cached until the model or the catalogue
+        changes: a filtered request should not walk the category every time)."""
+        key = (bundle.run, bundle.loaded_at, self.content.version)
+        if self._categories is None or self._categories[0] != key:
+            self._categories = (key, {})
+        rows = self._categories[1].get(category)
+        if rows is None:
+            lookup = bundle.item_lookup
+            items = self.content.category_items(category)
+            rows = np.array([lookup[i] for i in items if i in lookup], np.int64)
+            self._categories[1][category] = rows
+        return rows
+
     def _fresh_items(self, bundle: ModelBundle) -> _FreshItems:
         """Items in the content index that ``bundle``'s model has never seen, indexed by
         content (rebuilt when the model or the catalogue changes)."""
@@ -349,7 +353,7 @@ class RecommendationService:
 
     def _refresh_trending(self) -> None:
         now = time.time()
-        counts = self.store.item_counts(since=now - self.settings.trending_days * DAY)
+        counts = self.store.item_counts(since=now - self.settings.trending_days * SECONDS_PER_DAY)
         if len(counts):
             weights = self.event_types.weights_of(counts["event"].to_numpy(), np.ones(len(counts)))
             scores = (
