@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve-demo test lint bench bench-ncf bench-ml100k bench-speed bench-serving bench-representation clean
+.PHONY: demo serve-demo test lint bench bench-ncf bench-ml100k bench-speed bench-serving bench-representation bench-cold-start bench-kg clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
-bench: bench-ncf bench-ml100k bench-speed bench-serving bench-representation
+bench: bench-ncf bench-ml100k bench-speed bench-serving bench-representation bench-cold-start bench-kg
 
 bench-ncf: $(STAMP)
 	$(BIN)/python benchmarks/ncf_ml1m.py
@@ -43,6 +43,14 @@ bench-serving: $(STAMP)
 
 bench-representation: $(STAMP)
 	$(BIN)/python benchmarks/representation.py
+	$(BIN)/python benchmarks/representation.py --dataset ml-100k
+	$(BIN)/python benchmarks/representation_speed.py
+
+bench-cold-start: $(STAMP)
+	$(BIN)/python benchmarks/cold_start.py
+
+bench-kg: $(STAMP)
+	$(BIN)/python benchmarks/knowledge_graph.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

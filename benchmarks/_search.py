@@ -24,7 +24,6 @@ from recforge.training.experiment import (
     EvalConfig,
     ExperimentConfig,
     ModelSpec,
-    evaluate_on,
     run_experiment,
 )
 from recforge.training.loop import TrainConfig
@@ -101,11 +100,7 @@ class Benchmark:
     def run_one(self, config: ExperimentConfig, data: Prepared) -> dict[str, Any]:
         started = time.perf_counter()
         result = run_experiment(config, data=data)
-        if result.train is not None and result.train.best_valid:
-            valid = result.train.best_valid
-        else:
-            protocol = self.evaluation.valid_protocol or self.evaluation.protocol
-            valid = evaluate_on(result.model, data, "valid", protocol, self.evaluation.ks).metrics
+        valid = result.valid  # measured before the test input was fed
         return {
             "run_dir": str(result.run_dir.resolve().relative_to(ROOT)),
             "valid": valid,
@@ -117,8 +112,16 @@ class Benchmark:
         }
 
     def run_search(
-        self, name: str, data: Prepared, seeds: int, done: dict[str, Any]
+        self,
+        name: str,
+        data: Prepared,
+        seeds: int,
+        done: dict[str, Any],
+        progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
+        """Search ``name``'s grid, then rerun the chosen candidate with more seeds;
+        ``progress`` receives the entry after each extra seed (a stopped run keeps what it
+        finished)."""
         grid = self.search[name]
         pretrained = None
         if name == "neumf-pretrained":
@@ -145,20 +148,22 @@ class Benchmark:
             )
         best = max(range(len(candidates)), key=lambda i: candidates[i]["valid"][self.select_on])
         params, training = grid[best]
-        runs = [candidates[best]]
-        if name not in DETERMINISTIC:
-            for seed in range(1, seeds):
-                config = self.experiment(
-                    name, params, training, seed, f"{name}-c{best}-s{seed}", pretrained
-                )
-                runs.append(self.run_one(config, data))
-        return {
+        entry = {
             "candidates": candidates,
             "best": best,
             "params": params,
             "training": training,
-            "runs": runs,
+            "runs": [candidates[best]],
         }
+        if name not in DETERMINISTIC:
+            for seed in range(1, seeds):
+                if progress is not None:
+                    progress(entry)
+                config = self.experiment(
+                    name, params, training, seed, f"{name}-c{best}-s{seed}", pretrained
+                )
+                entry["runs"].append(self.run_one(config, data))
+        return entry
 
     def fmt(self, metrics: dict[str, float]) -> str:
         return " / ".join(f"{metrics[c]:.4f}" for c in self.columns)
@@ -249,18 +254,26 @@ def main(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("recforge").setLevel(logging.ERROR)
     payload = load_raw(name) or {"models": {}}
+    mine: dict[str, Any] = {}  # entries this process computed
     if not args.render:
         torch.set_num_threads(args.threads)
         data = prepare(bench.data)
         for model in order:
             if args.only and model not in args.only:
                 continue
-            entry = bench.run_search(model, data, args.seeds, payload["models"])
-            if after_search is not None:
-                after_search(entry, data)
-            payload["models"][model] = entry
-            payload["environment"] = environment()
-            save_raw(name, payload)
+
+            def save(entry: dict[str, Any], model: str = model) -> None:
+                if after_search is not None:
+                    after_search(entry, data)
+                mine[model] = entry
+                # merge into the file as it is now: other models' runs may be saving beside us
+                fresh = load_raw(name) or {"models": {}}
+                fresh["models"].update(mine)
+                fresh["environment"] = environment()
+                save_raw(name, fresh)
+
+            save(bench.run_search(model, data, args.seeds, payload["models"], progress=save))
+            payload = load_raw(name) or payload
     report = render_payload(payload) if render_payload else render(bench, payload, order, intro)
     (RESULTS / f"{name}.md").write_text(report)
     print((RESULTS / f"{name}.md").read_text())

@@ -205,3 +205,56 @@ def test_demo_writes_report_and_neumf_beats_popularity(monkeypatch, capsys, tmp_
         if line.startswith("| ") and line.split("|")[1].strip() in ("popularity", "neumf")
     }
     assert float(rows["neumf"]) > 2 * float(rows["popularity"])  # hr@10 on the shop
+
+
+@pytest.mark.parametrize(
+    ("model", "training"),
+    [("sasrec", 'loss = "ce"\nbatch_size = 64'), ("gru4rec", 'loss = "ce"\nbatch_size = 64')],
+)
+def test_sequence_models_train_recommend_and_find_similar_items(
+    monkeypatch, capsys, tmp_path, model, training
+):
+    text = TINY.format(out=(tmp_path / "runs").as_posix())
+    text = text.replace('name = "gmf"\nfactors = 8', f'name = "{model}"\nfactors = 8\nmax_len = 10')
+    text = text.replace("batch_size = 512", training)
+    path = tmp_path / "seq.toml"
+    path.write_text(text)
+    code, out, err = run_cli(monkeypatch, capsys, "train", str(path))
+    assert code == 0, err
+    run_dir = tmp_path / "runs" / "tiny"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test_history"] == "train+valid"  # leave-one-out: validation item fed
+    code, out, err = run_cli(monkeypatch, capsys, "recommend", str(run_dir), "--user", "3")
+    assert code == 0 and "top 10 for user 3" in out, err
+    code, out, err = run_cli(monkeypatch, capsys, "similar", str(run_dir), "--item", "5", "-k", "4")
+    assert code == 0 and "4 items like 5" in out, err
+    code, _, err = run_cli(monkeypatch, capsys, "similar", str(run_dir), "--item", "no-such-item")
+    assert "unknown item id 'no-such-item'" in one_line_error(code, err)
+
+
+def test_similar_needs_an_item_to_item_measure(monkeypatch, capsys, config_file, tmp_path):
+    text = config_file.read_text().replace('name = "gmf"\nfactors = 8', 'name = "popularity"')
+    config_file.write_text(text)
+    assert run_cli(monkeypatch, capsys, "train", str(config_file))[0] == 0
+    code, _, err = run_cli(
+        monkeypatch, capsys, "similar", str(tmp_path / "runs" / "tiny"), "--item", "5"
+    )
+    assert "no item-to-item similarity" in one_line_error(code, err)
+
+
+def test_textcnn_trains_from_the_config_on_item_texts(monkeypatch, capsys, tmp_path):
+    text = TINY.format(out=(tmp_path / "runs").as_posix())
+    text = text.replace('name = "gmf"\nfactors = 8', 'name = "textcnn"\nfactors = 8')
+    path = tmp_path / "textcnn.toml"
+    path.write_text(text)
+    code, out, err = run_cli(monkeypatch, capsys, "train", str(path))
+    assert code == 0, err
+    from recforge.models import MODELS
+    from recforge.models.artifact import load_artifact
+
+    model = load_artifact(tmp_path / "runs" / "tiny", MODELS).model
+    assert int((model.item_tokens > 1).sum()) > 0  # the shop's titles became tokens
+    code, out, err = run_cli(
+        monkeypatch, capsys, "similar", str(tmp_path / "runs" / "tiny"), "--item", "5"
+    )
+    assert code == 0 and "10 items like 5" in out, err

@@ -4,12 +4,16 @@ checkpoint round-trip gives identical scores, deterministic under a seed."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from recforge.core.batches import UserItemBatch
+from recforge.core.graph import KnowledgeGraph
+from recforge.core.sequences import Sequences
 from recforge.models import MODELS, NeuralRecommender
 from recforge.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from recforge.models.sequential import SequentialRecommender
 from recforge.training.loop import TrainConfig, fit
 
 # small but not toy settings per model: each must learn the two taste groups of `planted`
@@ -20,6 +24,15 @@ TRAINING = {
     "gmf": TrainConfig(epochs=40, batch_size=64, lr=0.02, progress=False),
     "mlp": TrainConfig(epochs=40, batch_size=64, lr=0.01, progress=False),
     "neumf": TrainConfig(epochs=40, batch_size=64, lr=0.01, progress=False),
+    "textcnn": TrainConfig(
+        loss="bpr", epochs=40, batch_size=64, lr=0.02, n_negatives=1, progress=False
+    ),
+    "gru4rec": TrainConfig(loss="ce", epochs=30, batch_size=16, lr=0.01, progress=False),
+    "sasrec": TrainConfig(loss="ce", epochs=30, batch_size=16, lr=0.01, progress=False),
+    "kgcn": TrainConfig(epochs=15, batch_size=128, lr=0.05, n_negatives=1, progress=False),
+    "lightgcn": TrainConfig(
+        loss="bpr", epochs=20, batch_size=64, lr=0.02, n_negatives=1, progress=False
+    ),
 }
 PARAMS = {
     "bprmf": {"factors": 8},
@@ -30,19 +43,66 @@ PARAMS = {
     "ease": {"l2": 10.0},
     "ials": {"factors": 8, "iterations": 10},
     "item2vec": {"factors": 8, "epochs": 30},
+    "content": {"dim": 8},
+    "textcnn": {"factors": 8, "max_tokens": 6, "word_dim": 8, "widths": (2, 3), "filters": 8},
+    "gru4rec": {"factors": 16, "hidden_size": 16, "max_len": 8, "dropout": 0.1},
+    "sasrec": {"factors": 16, "max_len": 8, "dropout": 0.1},
+    "kgcn": {"dim": 8, "n_neighbours": 4},
+    "lightgcn": {"factors": 8, "layers": 2},
 }
+
+
+def planted_texts(n_items: int) -> list[str]:
+    """Item texts in the taste groups of `planted`: the first half of the items draws its
+    words from one list, the second half from another, plus a shared filler word."""
+    rng = np.random.default_rng(0)
+    words = (["wool", "knit", "scarf", "winter", "mitten"], ["steel", "tent", "stove", "trail"])
+    return [
+        " ".join([*rng.choice(words[item >= n_items // 2], 3), rng.choice(["new", "classic"])])
+        for item in range(n_items)
+    ]
+
+
+def planted_graph(n_items: int) -> KnowledgeGraph:
+    """A knowledge graph in the taste groups of `planted`: the first half of the items
+    links to one group entity, the second half to another, through one relation."""
+    items = np.arange(n_items)
+    return KnowledgeGraph(
+        head=items,
+        relation=np.zeros(n_items, np.int64),
+        tail=np.where(items < n_items // 2, n_items, n_items + 1),
+        n_entities=n_items + 2,
+        n_relations=1,
+        item_entity=items,
+    )
 
 
 def build(name: str, n_users: int, n_items: int):
     cls = MODELS[name]
-    return cls(cls.config_class(**PARAMS.get(name, {})), n_users=n_users, n_items=n_items)
+    config = cls.config_class(**PARAMS.get(name, {}))
+    if name == "textcnn":  # the item tower reads the items' texts
+        return cls.from_texts(config, n_users, planted_texts(n_items))
+    if name == "kgcn":  # the knowledge graph is part of the model
+        return cls.for_graph(config, n_users, planted_graph(n_items))
+    return cls(config, n_users=n_users, n_items=n_items)
+
+
+def shuffled_histories(train) -> Sequences:
+    """Each user's items in a fixed random order: histories whose order carries nothing
+    but the taste group, so sequence models must learn the groups."""
+    rng = np.random.default_rng(0)
+    return Sequences.from_lists([rng.permutation(row.indices).tolist() for row in train])
 
 
 def trained(name: str, train, seed: int = 0):
     torch.manual_seed(seed)
     model = build(name, *train.shape)
-    if isinstance(model, NeuralRecommender):
+    if isinstance(model, SequentialRecommender):
+        fit(model, train, TRAINING[name], sequences=shuffled_histories(train))
+    elif isinstance(model, NeuralRecommender):
         fit(model, train, TRAINING[name])
+    elif getattr(model, "uses_item_text", False):  # the content model reads item texts
+        model.fit(train, items=pd.DataFrame({"title": planted_texts(train.shape[1])}))
     else:
         model.fit(train)
     return model

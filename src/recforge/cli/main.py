@@ -164,6 +164,33 @@ def recommend(
 
 
 @app.command()
+def similar(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by 'recforge train'.")],
+    item: Annotated[str, typer.Option("--item", help="Raw item id as in the source data.")],
+    k: Annotated[int, typer.Option("-k", help="Number of similar items.")] = 10,
+) -> None:
+    """Print the items most similar to one item, by the model's own item-to-item measure."""
+    from recforge.models import MODELS
+    from recforge.models.artifact import load_artifact
+    from recforge.models.online import online_model
+
+    artifact = load_artifact(run_dir, MODELS)
+    item_idx = artifact.item_vocab.lookup(item)
+    items, scores = online_model(artifact.model).most_similar(item_idx, k)
+    if not len(items):
+        raise RecforgeError(
+            f"{run_dir}: model {type(artifact.model).__name__} has no item-to-item similarity"
+        )
+    table = Table("rank", "item_id", "title", "similarity", title=f"{k} items like {item}")
+    raw = artifact.item_vocab.inverse_transform(items)
+    for rank, (raw_id, title, score) in enumerate(
+        zip(raw, artifact.item_titles(items), scores, strict=True), start=1
+    ):
+        table.add_row(str(rank), str(raw_id), title, f"{score:.3f}")
+    console.print(table)
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Where the demo writes runs and its report.")] = Path(
         "runs/demo"

@@ -22,6 +22,7 @@ from recforge.core.errors import ConfigError, DatasetNotFoundError
 from recforge.core.paths import DATA_ENV, data_root
 from recforge.data.sources._common import find_file
 from recforge.data.sources.amazon import read_sequence_file
+from recforge.data.sources.knowledge import read_kgcn_lastfm
 from recforge.data.sources.movielens import read_movielens
 from recforge.data.sources.ncf import NCFData, read_ncf
 from recforge.data.sources.yelp import read_yelp
@@ -36,6 +37,10 @@ _NCF_RAW = (
 _S3REC_RAW = (
     "https://raw.githubusercontent.com/aHuiWang/CIKM2020-S3Rec/"
     "49a890dcb516c9ed3126564495234ea74d5cd566/data"
+)
+_KGCN_RAW = (
+    "https://raw.githubusercontent.com/hwwang55/KGCN/"
+    "2363ca2ddc66a79860629b2e0ec6ad23c57697c8/data/music"
 )
 _MOVIELENS_TERMS = (
     "GroupLens research-use terms (README in the archive): no redistribution without "
@@ -244,6 +249,56 @@ _ENTRIES: tuple[DatasetInfo, ...] = (
         ),
         marker="Beauty.txt",
         loader=_read_amazon_beauty,
+    ),
+    DatasetInfo(
+        name="kgcn-lastfm-music",
+        description=(
+            "Last.FM (HetRec 2011) listening counts of 17,632 artists by 1,892 users, with "
+            "KGCN's Freebase knowledge graph over 3,846 of the artists (15,518 triples)."
+        ),
+        folder="kgcn-lastfm-music",
+        reader="recforge.data.sources.knowledge.read_kgcn_lastfm",
+        license=(
+            "KGCN repository: MIT (code; no separate data terms); HetRec 2011 Last.FM data: "
+            "non-commercial research use, cite Cantador et al., RecSys 2011."
+        ),
+        homepage="https://github.com/hwwang55/KGCN",
+        files=(
+            RemoteFile(
+                f"{_KGCN_RAW}/user_artists.dat",
+                sha256="254272fa721c3935e8be286d28c051b206844307128698ab4eaa41d483379416",
+            ),
+            RemoteFile(
+                f"{_KGCN_RAW}/item_index2entity_id.txt",
+                sha256="f9693bdde538f755d09b9931b0be662a98965e538658a00c2050912c0adf487b",
+            ),
+            RemoteFile(
+                f"{_KGCN_RAW}/kg.txt",
+                sha256="f62bbc8f717c9f68e66dff6faeaa71025092acc11a0f1b4878b953eb05f946a9",
+            ),
+        ),
+        marker="kg.txt",
+        loader=read_kgcn_lastfm,
+    ),
+    DatasetInfo(
+        name="ml-100k-kg",
+        description=(
+            "Freebase knowledge graph of MovieLens-100K movies as shipped by RecBole "
+            "(91,631 triples, 24 relations; 1,598 movies linked); interactions: ml-100k."
+        ),
+        folder="ml-100k-kg-recbole",
+        reader="recforge.data.sources.knowledge.read_recbole_kg",
+        license=(
+            "RecBole wheel: MIT (no separate data terms); movie ids: GroupLens research-use "
+            "terms; Freebase dumps were published under CC-BY."
+        ),
+        homepage="https://github.com/RUCAIBox/RecBole",
+        manual_download=(
+            "run 'pip download --no-deps recbole==1.2.1', take recbole/dataset_example/ml-100k/"
+            "ml-100k.kg and ml-100k.link out of the wheel (a zip) into "
+            "$RECFORGE_DATA/ml-100k-kg-recbole/ and read them with read_recbole_kg(folder)"
+        ),
+        marker="ml-100k.link",
     ),
     DatasetInfo(
         name="amazon-2014",

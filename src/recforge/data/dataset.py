@@ -84,6 +84,9 @@ class Prepared:
     test_negatives: np.ndarray | None = None  # (U_test, N) for users with a test item
     #: training histories in time order (None for data without a per-user order)
     train_sequences: Sequences | None = None
+    #: training plus validation histories in time order: what a model reads when it ranks
+    #: the test items (the SASRec protocol feeds the validation item)
+    test_input_sequences: Sequences | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -170,6 +173,7 @@ def _assemble(
     test = frame_to_csr(split.test, n_users, n_items)
     prepared = Prepared(name, train, valid, test, indexed.user_vocab, indexed.item_vocab)
     prepared.train_sequences = _sequences(split.train, n_users)
+    prepared.test_input_sequences = _sequences(pd.concat([split.train, split.valid]), n_users)
     if config.eval_negatives:
         everything = (train + valid + test).tocsr()
         prepared.valid_negatives = _eval_negatives(prepared, "valid", everything, config, rng)

@@ -130,3 +130,49 @@ def temporal_split(
         ordered.iloc[cut_train:cut_valid].reset_index(drop=True),
         ordered.iloc[cut_valid:].reset_index(drop=True),
     )
+
+
+def cold_item_split(
+    frame: pd.DataFrame,
+    fraction: float = 0.1,
+    *,
+    rng: np.random.Generator,
+    valid_fraction: float = 0.0,
+) -> Split:
+    """Hold out a random ``fraction`` of the items *entirely* (the cold-start split): every
+    interaction with a held-out item goes to ``test``, so no model sees those items in
+    training; ``valid_fraction`` of the items are held out the same way for validation.
+
+    Items are drawn among those present in ``frame`` (``round(fraction * n_items)`` of them,
+    at least one); ``test["item_idx"].unique()`` lists them. Users whose every interaction
+    is with held-out items have no training rows (evaluation drivers skip them).
+
+    >>> frame = pd.DataFrame({"user_idx": [0, 0, 1, 1, 2], "item_idx": [0, 1, 1, 2, 3]})
+    >>> split = cold_item_split(frame, 0.25, rng=np.random.default_rng(0))
+    >>> held_out = set(split.test["item_idx"])
+    >>> len(held_out), held_out.isdisjoint(split.train["item_idx"]), len(split.valid)
+    (1, True, 0)
+    >>> len(split.train) + len(split.test) == len(frame)
+    True
+    """
+    for name, share in (("fraction", fraction), ("valid_fraction", valid_fraction)):
+        if not 0.0 <= share < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {share}")
+    items = np.unique(frame["item_idx"].to_numpy())
+    n_test = max(1, round(fraction * len(items))) if fraction > 0 else 0
+    n_valid = max(1, round(valid_fraction * len(items))) if valid_fraction > 0 else 0
+    if n_test + n_valid >= len(items):
+        raise ValueError(
+            f"holding out {n_test} + {n_valid} of {len(items)} items leaves none to train on"
+        )
+    drawn = rng.permutation(items)
+    test_items, valid_items = drawn[:n_test], drawn[n_test : n_test + n_valid]
+    item_idx = frame["item_idx"].to_numpy()
+    test_mask = np.isin(item_idx, test_items)
+    valid_mask = np.isin(item_idx, valid_items)
+    train_mask = ~(test_mask | valid_mask)
+    return Split(
+        frame[train_mask].reset_index(drop=True),
+        frame[valid_mask].reset_index(drop=True),
+        frame[test_mask].reset_index(drop=True),
+    )

@@ -2,14 +2,20 @@
 
 from recforge.models.base import FittedRecommender, NeuralRecommender, Recommender, recommend
 from recforge.models.bpr import BPRMF
+from recforge.models.content import ContentRecommender
 from recforge.models.ease import EASE
 from recforge.models.gmf import GMF
+from recforge.models.gru4rec import GRU4Rec
 from recforge.models.ials import IALS
 from recforge.models.item2vec import Item2VecRecommender
 from recforge.models.itemknn import ItemKNN
+from recforge.models.kgcn import KGCN
+from recforge.models.lightgcn import LightGCN
 from recforge.models.mlp import MLP
 from recforge.models.neumf import NeuMF
 from recforge.models.popularity import Popularity
+from recforge.models.sasrec import SASRec
+from recforge.models.textcnn import TextCNN
 
 MODELS: dict[str, type[NeuralRecommender] | type[FittedRecommender]] = {
     "popularity": Popularity,
@@ -17,10 +23,16 @@ MODELS: dict[str, type[NeuralRecommender] | type[FittedRecommender]] = {
     "ease": EASE,
     "ials": IALS,
     "item2vec": Item2VecRecommender,
+    "content": ContentRecommender,
     "bprmf": BPRMF,
     "gmf": GMF,
     "mlp": MLP,
     "neumf": NeuMF,
+    "lightgcn": LightGCN,
+    "kgcn": KGCN,
+    "textcnn": TextCNN,
+    "gru4rec": GRU4Rec,
+    "sasrec": SASRec,
 }
 
 __all__ = ["MODELS", "FittedRecommender", "NeuralRecommender", "Recommender", "recommend"]

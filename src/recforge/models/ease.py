@@ -26,6 +26,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from recforge.core.sequences import Sequences
 from recforge.models._sparse import (
     check_user_idx,
     csr_to_tensors,
@@ -99,6 +100,15 @@ class EASE(FittedRecommender):
             self.train_indptr_, self.train_indices_, self.train_data_, user_idx, self.n_items
         )  # (B, I) sparse CSR
         return rows @ self.weights_.to(torch.float32)  # (B, I)
+
+    def set_histories(self, sequences: Sequences) -> None:
+        """Score users from these histories from now on (the test protocol of a
+        leave-one-out split feeds the validation item); the learned weights stay."""
+        self.check_fitted()
+        matrix = interaction_matrix(
+            sequences.to_csr(self.n_items), self.n_users, self.n_items, binary=True
+        )
+        self.train_indptr_, self.train_indices_, self.train_data_ = csr_to_tensors(matrix)
 
     def score_history(self, history: sp.csr_matrix) -> Tensor:
         """``x B`` for histories given explicitly (rows of ``history``, users x items): how

@@ -34,6 +34,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from recforge.core.sequences import Sequences
 from recforge.models._sparse import check_user_idx, csr_tensor, csr_to_tensors, interaction_matrix
 from recforge.models.base import FittedRecommender
 
@@ -298,6 +299,13 @@ class IALS(FittedRecommender):
             gram.diagonal().add_(self.config.regularization)
             self._gram = cached = (self.item_factors_, gram)
         return cached[1]
+
+    def set_histories(self, sequences: Sequences) -> None:
+        """Re-solve every user's factors exactly (:meth:`fold_in`) from these histories,
+        item factors fixed (the test protocol of a leave-one-out split feeds the
+        validation item)."""
+        self.check_fitted()
+        self.user_factors_ = self.fold_in(sequences.to_csr(self.n_items))
 
     def score_all(self, user_idx: Tensor) -> Tensor:
         """``x_u Yᵀ`` for each user: ``(B, I)`` float32."""

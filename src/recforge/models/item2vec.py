@@ -68,18 +68,23 @@ class Item2VecRecommender(FittedRecommender):
     def fit(self, train: sp.csr_matrix, sequences: Sequences | None = None) -> Item2VecRecommender:
         matrix = interaction_matrix(train, self.n_users, self.n_items, binary=True)
         sequences = sequences if sequences is not None else Sequences.from_csr(matrix)
-        if len(sequences) != self.n_users:
-            raise ValueError(f"sequences cover {len(sequences)} users, expected {self.n_users}")
         base = {f.name: getattr(self.config, f.name) for f in fields(Item2VecConfig)}
         learner = Item2Vec(Item2VecConfig(**base)).fit(sequences, n_items=self.n_items)
         self.input_vectors_ = torch.from_numpy(learner.item_vectors_)
         self.context_vectors_ = torch.from_numpy(learner.context_vectors_)
+        self.set_histories(sequences)
+        return self
+
+    def set_histories(self, sequences: Sequences) -> None:
+        """User vectors from these histories (the test protocol of a leave-one-out split
+        feeds the validation item)."""
+        if len(sequences) != self.n_users:
+            raise ValueError(f"sequences cover {len(sequences)} users, expected {self.n_users}")
         users = [
             user_vector(self.input_vectors_, sequences.user(u), self.config.recent)
             for u in range(self.n_users)
         ]
         self.user_vectors_ = torch.stack(users) if users else torch.zeros(0, self.config.factors)
-        return self
 
     def score_all(self, user_idx: Tensor) -> Tensor:
         """``user vector · context vectors``: ``(B, I)``."""

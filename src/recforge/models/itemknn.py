@@ -23,6 +23,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from recforge.core.sequences import Sequences
 from recforge.models._sparse import (
     check_user_idx,
     csr_tensor,
@@ -151,6 +152,15 @@ class ItemKNN(FittedRecommender):
             self.train_indptr_, self.train_indices_, self.train_data_, user_idx, self.n_items
         ).to_dense()  # (B, I)
         return self._score_rows(rows)
+
+    def set_histories(self, sequences: Sequences) -> None:
+        """Score users from these histories from now on (the test protocol of a
+        leave-one-out split feeds the validation item); the learned weights stay."""
+        self.check_fitted()
+        matrix = interaction_matrix(
+            sequences.to_csr(self.n_items), self.n_users, self.n_items, binary=True
+        )
+        self.train_indptr_, self.train_indices_, self.train_data_ = csr_to_tensors(matrix)
 
     def score_history(self, history: sp.csr_matrix) -> Tensor:
         """``x S`` for histories given explicitly (rows of ``history``, users x items), as

@@ -6,7 +6,8 @@ Each model family maps onto this differently, and only here:
 
 * **vector models** (BPR-MF, GMF, iALS, NeuMF's GMF half): ``score = query · item_vector``,
   so the catalogue goes into an inner-product ANN index. iALS folds a live history into a
-  fresh user vector (its exact user step), so a view recorded a second ago changes the next
+  fresh user vector (its exact user step), and the sequence models (GRU4Rec, SASRec) and
+  Item2Vec encode the latest items, so a view recorded a second ago changes the next
   answer; the others use the trained user vector.
 * **history models** (EASE, ItemKNN, popularity): scores over the whole catalogue computed
   from the live history itself.
@@ -33,6 +34,8 @@ from recforge.models.item2vec import Item2VecRecommender, user_vector
 from recforge.models.itemknn import ItemKNN
 from recforge.models.neumf import NeuMF
 from recforge.models.popularity import Popularity
+from recforge.models.sequential import SequentialRecommender
+from recforge.models.textcnn import TextCNN
 
 
 @dataclass
@@ -76,6 +79,12 @@ class OnlineModel:
         model = self.model
         if self.item_vectors is None:
             return None
+        if isinstance(model, SequentialRecommender):
+            if len(history_idx):
+                return model.encode(model.tokens_of(history_idx))[0].numpy()
+            if user_idx is None:
+                return None
+            return model.encode(model.user_history[user_idx : user_idx + 1])[0].numpy()
         if isinstance(model, Item2VecRecommender):
             if len(history_idx):
                 return user_vector(model.input_vectors_, history_idx, model.config.recent).numpy()
@@ -89,6 +98,8 @@ class OnlineModel:
         user = torch.tensor([user_idx])
         if isinstance(model, BPRMF):
             return torch.cat([model.user_embedding(user)[0], torch.ones(1)]).numpy()
+        if isinstance(model, TextCNN):
+            return model.user_embedding(user)[0].numpy()
         if isinstance(model, GMF):
             weighted = model.user_embedding(user)[0] * model.output.weight[0]  # (D,)
             return torch.cat([weighted, model.output.bias]).numpy()
@@ -121,6 +132,23 @@ class OnlineModel:
         items = torch.as_tensor(candidates, dtype=torch.int64)
         users = torch.full_like(items, user_idx)
         return self.model.score(users, items).numpy()
+
+    def most_similar(self, item_idx: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` items most similar to ``item_idx`` (itself excluded) and their
+        similarities, best first, by an exact scan; empty arrays for a model without an
+        item-to-item measure (popularity)."""
+        if self.similarity_vectors is not None:
+            scores = self.similarity_vectors @ self.similarity_vectors[item_idx]  # (I,) cosine
+        elif (found := self.similar_scores(item_idx)) is not None:
+            scores = found.astype(np.float32)
+        else:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        scores = scores.copy()
+        scores[item_idx] = -np.inf
+        k = min(k, self.n_items - 1)
+        top = np.argpartition(-scores, k - 1)[:k] if k > 0 else np.empty(0, np.int64)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return top.astype(np.int64), scores[top]
 
     @torch.no_grad()
     def similar_scores(self, item_idx: int) -> np.ndarray | None:
@@ -166,6 +194,11 @@ def online_model(model: Recommender) -> OnlineModel:
         similarity = items = model.gmf_item_embedding.weight  # (I, D) retrieval half
     elif isinstance(model, IALS):
         similarity = items = model.item_factors_.float()
+        uses_history = True
+    elif isinstance(model, TextCNN):
+        similarity = items = model.item_vectors()  # (I, D) text tower, cold items included
+    elif isinstance(model, SequentialRecommender):
+        similarity = items = model.item_vectors()  # (I, D) shared input/output table
         uses_history = True
     elif isinstance(model, Item2VecRecommender):
         items = model.context_vectors_.float()  # users score against the context side

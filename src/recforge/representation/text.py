@@ -15,16 +15,23 @@ Dimension letters: N texts, V vocabulary terms, D output dimension (``dim_``).
 >>> similar, unrelated = float(vectors[0] @ vectors[1]), float(vectors[0] @ vectors[2])
 >>> similar > 0.9, abs(unrelated) < 0.1, vectors[3].tolist()
 (True, True, [0.0, 0.0])
+
+Every text encoder here follows the same small interface (:class:`TextEncoder`):
+``fit(texts) -> self``, ``transform(texts) -> (N, D) float32`` with unit-norm rows and a zero
+row for an empty (or missing) text, ``save``/``load``; :func:`text_encoder` builds one by name:
+``"tfidf"`` (this module), ``"doc2vec"`` (:mod:`recforge.representation.doc2vec`) or
+``"minilm"`` (:mod:`recforge.representation.sentence`, needs ``recforge[text]``).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Self
 
 import numpy as np
 from sklearn.decomposition import TruncatedSVD
@@ -41,15 +48,54 @@ class TextEncoderError(RecforgeError, ValueError):
     """The texts cannot give a vocabulary (all empty, only stop words, ``min_df`` too high)."""
 
 
-def _clean(texts: Sequence[str] | Any) -> list[str]:
-    """Texts as strings; None and NaN become ``""`` (a zero vector)."""
+def clean_texts(texts: Sequence[str] | Any) -> list[str]:
+    """Texts as strings; None and NaN become ``""`` (a zero vector).
+
+    Raises:
+        TypeError: ``texts`` is one string, or an element is neither a string nor missing
+            (the message names its position: ``texts[2]``).
+
+    >>> clean_texts(["a", None, float("nan")])
+    ['a', '', '']
+    >>> clean_texts(["a", 3])
+    Traceback (most recent call last):
+    TypeError: texts[1] is int (3): expected a string, None or NaN
+    """
     if isinstance(texts, str):
         raise TypeError("texts must be a sequence of strings, not one string")
     cleaned = []
-    for text in texts:
-        missing = text is None or (isinstance(text, float) and math.isnan(text))
-        cleaned.append("" if missing else str(text))
+    for position, text in enumerate(texts):
+        if text is None or (isinstance(text, float) and math.isnan(text)):
+            cleaned.append("")
+        elif isinstance(text, str):
+            cleaned.append(str(text))  # numpy.str_ -> str
+        else:
+            raise TypeError(
+                f"texts[{position}] is {type(text).__name__} ({str(text)[:40]}): "
+                "expected a string, None or NaN"
+            )
     return cleaned
+
+
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    """``(N, D)`` float32 rows scaled to unit L2 norm; an all-zero row stays zero."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # (N, 1)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 1e-12)
+
+
+class TextEncoder(Protocol):
+    """What every text encoder offers (TF-IDF+SVD, Doc2Vec, MiniLM)."""
+
+    dim_: int
+
+    def fit(self, texts: Sequence[str]) -> Self: ...
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def fit_transform(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def save(self, path: str | Path) -> Path: ...
 
 
 class TfidfEncoder:
@@ -92,12 +138,12 @@ class TfidfEncoder:
             TextEncoderError: the texts leave fewer than two terms (all empty, only stop
                 words, or ``min_df`` above what the corpus has).
         """
-        self._fit_matrix(_clean(texts))
+        self._fit_matrix(clean_texts(texts))
         return self
 
     def fit_transform(self, texts: Sequence[str]) -> np.ndarray:
         """:meth:`fit` then :meth:`transform` the same texts: ``(N, D)`` float32."""
-        cleaned = _clean(texts)
+        cleaned = clean_texts(texts)
         return self._encode(self._fit_matrix(cleaned))
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
@@ -108,7 +154,7 @@ class TfidfEncoder:
         """
         if not hasattr(self, "components_"):
             raise RuntimeError("TfidfEncoder is not fitted; call fit(texts) first")
-        return self._encode(self.vectorizer_.transform(_clean(texts)))
+        return self._encode(self.vectorizer_.transform(clean_texts(texts)))
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted state to one ``.npz`` file (arrays and JSON, no pickle).
@@ -212,6 +258,59 @@ class TfidfEncoder:
     def _encode(self, tfidf: Any) -> np.ndarray:
         """Project ``(N, V)`` TF-IDF rows onto the basis and L2-normalise: ``(N, D)``."""
         vectors = np.asarray(tfidf @ self.components_.T, dtype=np.float32)  # (N, D)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # (N, 1)
-        # A row with no known term is exactly zero; keep it zero instead of dividing by 0.
-        return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 1e-12)
+        # A row with no known term is exactly zero; it stays zero instead of dividing by 0.
+        return normalize_rows(vectors)
+
+
+#: name -> "module:class" of every text encoder; imported on demand, so "minilm" costs
+#: nothing (and needs nothing installed) unless it is asked for
+ENCODERS = {
+    "tfidf": "recforge.representation.text:TfidfEncoder",
+    "doc2vec": "recforge.representation.doc2vec:Doc2VecEncoder",
+    "minilm": "recforge.representation.sentence:SentenceEncoder",
+}
+
+
+def encoder_class(name: str) -> type[Any]:
+    """The class registered as ``name`` in :data:`ENCODERS`.
+
+    Raises:
+        ValueError: ``name`` is not a known encoder (the message lists the known ones).
+    """
+    if name not in ENCODERS:
+        raise ValueError(f"unknown text encoder {name!r} (known: {', '.join(ENCODERS)})")
+    module_name, class_name = ENCODERS[name].split(":")
+    module = __import__(module_name, fromlist=[class_name])
+    return getattr(module, class_name)
+
+
+def check_encoder_options(name: str, options: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first option the encoder ``name`` does not take
+    (checked without building it, so a config fails before anything is loaded).
+
+    >>> check_encoder_options("tfidf", {"dim": 8})
+    >>> check_encoder_options("tfidf", {"mode": "dm"})
+    Traceback (most recent call last):
+    ValueError: text encoder 'tfidf' has no option 'mode' (options: dim, min_df, max_features, seed)
+    """
+    accepted = [p for p in inspect.signature(encoder_class(name)).parameters if p != "self"]
+    for option in options:
+        if option not in accepted:
+            raise ValueError(
+                f"text encoder {name!r} has no option {option!r} (options: {', '.join(accepted)})"
+            )
+
+
+def text_encoder(name: str, **options: Any) -> TextEncoder:
+    """Build the text encoder ``name`` (``"tfidf"``, ``"doc2vec"`` or ``"minilm"``) with
+    ``options`` (its constructor's keyword arguments).
+
+    >>> encoder = text_encoder("tfidf", dim=2).fit(["red wool hat", "blue wool hat", "gas stove"])
+    >>> encoder.transform(["wool hat"]).shape
+    (1, 2)
+
+    Raises:
+        ValueError: unknown name or option.
+    """
+    check_encoder_options(name, options)
+    return encoder_class(name)(**options)

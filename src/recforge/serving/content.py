@@ -1,7 +1,8 @@
 """Item content vectors for the catalogue in the event store: what serves cold start.
 
 Every item's text (title, description, categories, tags, brand; see
-``features.profiles.item_text``) becomes a TF-IDF + SVD vector (``representation.text``).
+``features.profiles.item_text``) becomes a vector by the encoder the settings name
+(``content_encoder``: TF-IDF + SVD by default, Doc2Vec or MiniLM; ``representation.text``).
 Items added or changed through the API after start-up are encoded with the fitted encoder
 and put into the index at once, so an item with metadata but no interactions can be
 recommended and has similar items from its first second.
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recforge.features.profiles import item_text
-from recforge.representation.text import TextEncoderError, TfidfEncoder
+from recforge.representation.text import TextEncoder, TextEncoderError, text_encoder
 from recforge.serving.index import VectorIndex
 
 logger = logging.getLogger(__name__)
@@ -41,16 +42,25 @@ class ContentIndex:
     vectors are L2-normalised).
 
     Args:
-        dim: content vector size.
-        seed: seeds the SVD.
+        dim: content vector size (tfidf and doc2vec; MiniLM's is 384).
+        seed: seeds the encoder (tfidf's SVD, doc2vec).
+        encoder: ``"tfidf"``, ``"doc2vec"`` or ``"minilm"`` (``representation.text``).
         exact_limit: see :class:`VectorIndex`.
     """
 
-    def __init__(self, *, dim: int = 64, seed: int = 0, exact_limit: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        *,
+        dim: int = 64,
+        seed: int = 0,
+        encoder: str = "tfidf",
+        exact_limit: int = 1_000_000,
+    ) -> None:
         self.dim = dim
         self.seed = seed
+        self.encoder_name = encoder
         self.exact_limit = exact_limit
-        self.encoder: TfidfEncoder | None = None
+        self.encoder: TextEncoder | None = None
         self.index: VectorIndex | None = None
         self.item_ids: list[str] = []
         self.rows: dict[str, int] = {}
@@ -74,7 +84,8 @@ class ContentIndex:
             logger.info("no item text in the store yet: content similarity is off")
             return self
         try:
-            self.encoder = TfidfEncoder(dim=self.dim, seed=self.seed).fit(texts)
+            options = {} if self.encoder_name == "minilm" else {"dim": self.dim, "seed": self.seed}
+            self.encoder = text_encoder(self.encoder_name, **options).fit(texts)
         except TextEncoderError as error:
             logger.warning("item text unusable for content vectors (%s): similarity is off", error)
             return self
@@ -129,7 +140,10 @@ class ContentIndex:
     @property
     def vectors(self) -> np.ndarray:
         """``(N, D)`` content vectors, row = position in ``item_ids``."""
-        return np.zeros((0, self.dim), np.float32) if self.index is None else self.index.vectors
+        if self.index is None:
+            dim = self.dim if self.encoder is None else self.encoder.dim_
+            return np.zeros((0, dim), np.float32)
+        return self.index.vectors
 
     def vector(self, item_id: str) -> np.ndarray | None:
         row = self.rows.get(item_id)

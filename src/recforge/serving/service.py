@@ -104,7 +104,11 @@ class RecommendationService:
         self.profile_config = ProfileConfig(
             half_life_days=settings.profile_half_life_days, event_types=self.event_types
         )
-        self.content = ContentIndex(dim=settings.content_dim, exact_limit=settings.exact_limit)
+        self.content = ContentIndex(
+            dim=settings.content_dim,
+            encoder=settings.content_encoder,
+            exact_limit=settings.exact_limit,
+        )
         self._trending: _Trending | None = None
         self._fresh: _FreshItems | None = None
         self._categories: tuple[tuple[str, float, int], dict[str, np.ndarray]] | None = None

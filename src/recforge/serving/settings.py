@@ -17,6 +17,7 @@ from typing import Any
 
 from recforge.core.config import from_dict, load_toml
 from recforge.core.errors import ConfigError
+from recforge.representation.text import ENCODERS
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,9 @@ class ServingSettings:
     reload_check_seconds: how often the models folder pointer is checked.
     catalogue_refresh_seconds: how often items changed by other processes are picked up.
     exact_limit: catalogue size up to which ANN search is exact.
-    content_dim: size of the TF-IDF + SVD content vectors.
+    content_dim: size of the content vectors of the encoders that learn one (tfidf, doc2vec).
+    content_encoder: item text encoder of the content index: ``"tfidf"`` (TF-IDF + SVD,
+        fast), ``"doc2vec"`` or ``"minilm"`` (pretrained, needs ``recforge[text]``).
     """
 
     db: str = "sqlite:///recforge.db"
@@ -62,6 +65,7 @@ class ServingSettings:
     catalogue_refresh_seconds: float = 5.0
     exact_limit: int = 1_000_000
     content_dim: int = 64
+    content_encoder: str = "tfidf"
 
     def __post_init__(self) -> None:
         for name in ("max_batch", "max_body_bytes", "history_limit", "content_dim"):
@@ -71,6 +75,11 @@ class ServingSettings:
             raise ConfigError("content_weight", f"must be in [0, 1], got {self.content_weight}")
         if self.fresh_slots < 0:
             raise ConfigError("fresh_slots", f"must be >= 0, got {self.fresh_slots}")
+        if self.content_encoder not in ENCODERS:
+            known = ", ".join(ENCODERS)
+            raise ConfigError(
+                "content_encoder", f"unknown {self.content_encoder!r} (known: {known})"
+            )
 
     @property
     def auth_enabled(self) -> bool:

@@ -46,6 +46,7 @@ from recforge.models.artifact import load_artifact, save_artifact
 from recforge.models.gmf import GMF
 from recforge.models.mlp import MLP
 from recforge.models.neumf import NeuMF
+from recforge.models.textcnn import TextCNN
 from recforge.training.loop import TrainConfig, TrainResult, fit
 
 logger = logging.getLogger(__name__)
@@ -68,11 +69,24 @@ class EvalConfig:
         ``"sampled"`` ranking of the held-out item among ``data.eval_negatives`` negatives.
     ks: cut-offs.
     valid_protocol: protocol for validation during training (default: same as ``protocol``).
+    test_history: what models that read a history (sequence models, Item2Vec, EASE,
+        ItemKNN, iALS) read when they rank the test items: ``"train"`` or ``"train+valid"``
+        (the validation items fed as input, not trained on). ``"auto"`` feeds them on
+        leave-one-out splits, where the validation item is the user's latest known one
+        (the protocol of SASRec and S3-Rec), and not on ratio splits (RecBole's protocol).
+        Models without a history input (BPR-MF, NCF) always score from their training.
     """
 
     protocol: Literal["full", "sampled"] = "full"
     ks: tuple[int, ...] = (10, 20)
     valid_protocol: Literal["full", "sampled"] | None = None
+    test_history: Literal["auto", "train", "train+valid"] = "auto"
+
+    def feeds_valid(self, split: str) -> bool:
+        """Whether the test input includes the validation items for data split ``split``."""
+        if self.test_history == "auto":
+            return split.startswith("leave_one_out")
+        return self.test_history == "train+valid"
 
 
 @dataclass(frozen=True)
@@ -190,6 +204,16 @@ def evaluate_on(
     return evaluate_full(model, target, exclude=exclude, ks=ks)
 
 
+def feed_test_history(model: Recommender, data: Prepared, feed_valid: bool) -> bool:
+    """Give a model that reads histories the training plus validation histories before the
+    test items are ranked; returns whether it did."""
+    reads = getattr(model, "set_histories", None)
+    if not feed_valid or reads is None or data.test_input_sequences is None or not data.valid.nnz:
+        return False
+    reads(data.test_input_sequences)
+    return True
+
+
 @dataclass
 class RunResult:
     run_dir: Path
@@ -198,6 +222,8 @@ class RunResult:
     test: EvaluationResult
     train: TrainResult | None
     fit_seconds: float
+    #: validation metrics, measured before any validation item is fed as test input
+    valid: dict[str, float] = field(default_factory=dict)
 
 
 def run_experiment(
@@ -217,6 +243,12 @@ def run_experiment(
         data.train.nnz,
     )
     model = build_model(config.model, data.n_users, data.n_items)
+    if isinstance(model, TextCNN):  # its item tower reads item texts
+        if data.items is None:
+            raise ConfigError(
+                "model.name", f"{config.model.name} needs item metadata; {data.name} has none"
+            )
+        model = TextCNN.from_items(model.config, data.n_users, data.items, train=data.train)
     ks = config.evaluation.ks
     valid_protocol = config.evaluation.valid_protocol or config.evaluation.protocol
     start = time.perf_counter()
@@ -233,27 +265,34 @@ def run_experiment(
             config.training,
             validate=validate if has_valid else None,
             log_path=run_dir / "train_log.jsonl",
+            sequences=data.train_sequences,
         )
-    elif getattr(model, "uses_sequences", False):  # time-ordered histories (Item2Vec)
-        model.fit(data.train, sequences=data.train_sequences)  # type: ignore[call-arg]
     else:
-        model.fit(data.train)
+        inputs: dict[str, Any] = {}
+        if getattr(model, "uses_sequences", False):  # time-ordered histories (Item2Vec)
+            inputs["sequences"] = data.train_sequences
+        if getattr(model, "uses_item_text", False):  # item metadata (content model)
+            inputs["items"] = data.items
+        model.fit(data.train, **inputs)
     fit_seconds = time.perf_counter() - start
-    test = evaluate_on(model, data, "test", config.evaluation.protocol, ks)
-    metrics = {
-        "test": test.metrics,
-        "protocol": config.evaluation.protocol,
-        "n_test_users": test.n_users,
-        "fit_seconds": round(fit_seconds, 3),
-    }
+    metrics: dict[str, Any] = {}
     if train_result is not None:
         metrics.update(
             best_epoch=train_result.best_epoch,
             valid=train_result.best_valid,
             samples_per_second=round(train_result.samples_per_second),
         )
-    elif data.valid.nnz:
+    elif data.valid.nnz:  # before any test input is fed
         metrics["valid"] = evaluate_on(model, data, "valid", valid_protocol, ks).metrics
+    fed = feed_test_history(model, data, config.evaluation.feeds_valid(config.data.split))
+    test = evaluate_on(model, data, "test", config.evaluation.protocol, ks)
+    metrics.update(
+        test=test.metrics,
+        protocol=config.evaluation.protocol,
+        test_history="train+valid" if fed else "train",
+        n_test_users=test.n_users,
+        fit_seconds=round(fit_seconds, 3),
+    )
     save_artifact(
         run_dir,
         model,
@@ -266,4 +305,6 @@ def run_experiment(
     )
     test.per_user_to_csv(run_dir / "per_user_test.csv")
     logger.info("test %s", json.dumps(test.metrics))
-    return RunResult(run_dir, model, data, test, train_result, fit_seconds)
+    return RunResult(
+        run_dir, model, data, test, train_result, fit_seconds, metrics.get("valid", {})
+    )

@@ -3,6 +3,10 @@
 Each epoch is built at once as index arrays (positives plus sampled negatives, shuffled),
 then sliced into batches; after each epoch an optional validation callback scores the model
 and early stopping keeps the best weights.
+
+Sequence models (``uses_sequences``: GRU4Rec, SASRec) train on windows of users'
+time-ordered histories instead of (user, item) pairs: every position predicts the next item,
+against all items (``loss = "ce"``) or ``n_negatives`` uniform negatives (``"bce"``).
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
-from recforge.core.batches import UserItemBatch
+from recforge.core.batches import SequenceBatch, UserItemBatch
 from recforge.core.errors import ConfigError
+from recforge.core.sequences import Sequences
 from recforge.data.sampling import NegativeSampler, pairwise_epoch, pointwise_epoch
 from recforge.models.base import NeuralRecommender
+from recforge.models.sequential import SequentialRecommender
 from recforge.training import losses
 
 logger = logging.getLogger(__name__)
@@ -35,11 +41,13 @@ class TrainConfig:
     """How a neural model is trained.
 
     Args:
-        loss: ``"bce"`` (pointwise log loss with ``n_negatives`` per positive, NCF) or
-            ``"bpr"`` (pairwise).
+        loss: ``"bce"`` (pointwise log loss with ``n_negatives`` per positive, NCF),
+            ``"bpr"`` (pairwise) or, for sequence models, ``"ce"`` (softmax over all items)
+            or ``"sampled_ce"`` (softmax over the target and ``n_negatives`` uniform items
+            shared by the batch: the full softmax's cost grows with the catalogue).
         epochs: maximum number of epochs.
-        batch_size: samples per step. Large batches are what makes CPU training fast; scale
-            ``lr`` with it.
+        batch_size: samples per step (history windows for sequence models). Large batches
+            are what makes CPU training fast; scale ``lr`` with it.
         lr: learning rate.
         optimizer: ``"adam"``, ``"sgd"`` or ``"adagrad"``.
         weight_decay: L2 penalty passed to the optimizer.
@@ -47,13 +55,14 @@ class TrainConfig:
         negative_sampling: ``"uniform"`` or ``"popularity"``.
         popularity_alpha: exponent of popularity sampling.
         patience: stop after this many validations without improvement (0 disables).
+        valid_every: validate after every this many epochs (and after the last one).
         valid_metric: metric name from the validation callback that early stopping watches.
         seed: seeds negative sampling, shuffling and initialisation.
         threads: torch intra-op threads (None: leave torch's default).
         progress: show a progress bar.
     """
 
-    loss: Literal["bce", "bpr"] = "bce"
+    loss: Literal["bce", "bpr", "ce", "sampled_ce"] = "bce"
     epochs: int = 20
     batch_size: int = 4096
     lr: float = 0.001
@@ -63,13 +72,14 @@ class TrainConfig:
     negative_sampling: Literal["uniform", "popularity"] = "uniform"
     popularity_alpha: float = 0.75
     patience: int = 5
+    valid_every: int = 1
     valid_metric: str = "ndcg@10"
     seed: int = 0
     threads: int | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "n_negatives"):
+        for name in ("epochs", "batch_size", "n_negatives", "valid_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
@@ -101,6 +111,7 @@ def fit(
     *,
     validate: Callable[[NeuralRecommender], dict[str, float]] | None = None,
     log_path: str | Path | None = None,
+    sequences: Sequences | None = None,
 ) -> TrainResult:
     """Train ``model`` on the positives of ``train`` (users x items CSR).
 
@@ -110,11 +121,33 @@ def fit(
         config: the training settings.
         validate: called after every epoch; returns metrics such as ``{"ndcg@10": 0.4}``.
         log_path: JSON-lines file receiving one record per epoch.
+        sequences: the training histories in time order, for sequence models (default:
+            each user's items of ``train`` in index order).
     """
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
+    set_graph = getattr(model, "set_graph", None)
+    if getattr(model, "uses_graph", False) and callable(set_graph):
+        set_graph(train)  # graph models (LightGCN) propagate over the training matrix
+    if isinstance(model, SequentialRecommender):
+        sequences = sequences if sequences is not None else Sequences.from_csr(train)
+        model.set_histories(sequences)
+        windows = sequences.windows(model.config.max_len)
+        epoch_samples = int((windows[1] > 0).sum())
+        if config.loss == "bpr":
+            raise ConfigError(
+                "training.loss", "sequence models train with 'ce', 'sampled_ce' or 'bce'"
+            )
+    elif config.loss in ("ce", "sampled_ce"):
+        raise ConfigError(
+            "training.loss", f"{config.loss!r} is for sequence models; use 'bce' or 'bpr'"
+        )
+    else:
+        epoch_samples = train.nnz * (
+            1 + config.n_negatives if config.loss == "bce" else config.n_negatives
+        )
     sampler = NegativeSampler(
         train, distribution=config.negative_sampling, alpha=config.popularity_alpha
     )
@@ -129,14 +162,15 @@ def fit(
     n_samples = 0
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
-        loss = _train_epoch(model, train, sampler, optimizer, config, rng, epoch)
+        if isinstance(model, SequentialRecommender):
+            loss = _sequence_epoch(model, windows, optimizer, config, rng, epoch)
+        else:
+            loss = _train_epoch(model, train, sampler, optimizer, config, rng, epoch)
         seconds = time.perf_counter() - start
         train_seconds += seconds
-        n_samples += train.nnz * (
-            1 + config.n_negatives if config.loss == "bce" else config.n_negatives
-        )
+        n_samples += epoch_samples
         record: dict = {"epoch": epoch, "loss": loss, "seconds": round(seconds, 3)}
-        if validate is not None:
+        if validate is not None and (epoch % config.valid_every == 0 or epoch == config.epochs):
             valid = validate(model)
             record["valid"] = valid
             if config.valid_metric not in valid:
@@ -156,7 +190,7 @@ def fit(
         if log_path:
             with Path(log_path).open("a") as log:
                 log.write(json.dumps(record) + "\n")
-        if validate is not None and config.patience and stale >= config.patience:
+        if config.patience and stale >= config.patience:
             logger.info("early stop at epoch %d (best %d)", epoch, result.best_epoch)
             break
     if best_state is not None:
@@ -212,3 +246,77 @@ def _train_epoch(
     if not np.isfinite(total):
         raise FloatingPointError(f"loss became {total} in epoch {epoch}; lower lr")
     return total / max(count, 1)
+
+
+def _sequence_epoch(
+    model: SequentialRecommender,
+    windows: tuple[np.ndarray, np.ndarray],
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    rng: np.random.Generator,
+    epoch: int,
+) -> float:
+    """One pass over shuffled history windows; returns the mean loss per target."""
+    model.train()
+    inputs, targets = (torch.from_numpy(w) for w in windows)
+    total, count = 0.0, 0
+    lengths = (windows[0] > 0).sum(1)  # (W,) items per window
+    batches = _length_batches(lengths, config.batch_size, rng)
+    bar = tqdm(
+        batches, desc=f"epoch {epoch}", unit="batch", disable=not config.progress, leave=False
+    )
+    for rows in bar:
+        longest = max(int(lengths[rows].max()), 1)
+        batch = SequenceBatch(inputs[rows, -longest:], targets[rows, -longest:])
+        present = batch.targets > 0  # (B, L)
+        hidden = model.hidden(batch.inputs)[present]  # (N, D)
+        target = batch.targets[present] - 1  # (N,) item index
+        items = model.item_vectors()  # (I, D)
+        if config.loss == "ce":
+            loss = losses.softmax_ce(hidden @ items.T, target)
+        elif config.loss == "sampled_ce":  # one set of uniform negatives for the batch
+            negatives = torch.from_numpy(rng.integers(0, model.n_items, config.n_negatives))
+            positive = (hidden * items[target]).sum(-1, keepdim=True)  # (N, 1)
+            negative = hidden @ items[negatives].T  # (N, K)
+            negative = negative.masked_fill(negatives[None, :] == target[:, None], -torch.inf)
+            logits = torch.cat([positive, negative], dim=1)
+            loss = losses.softmax_ce(logits, torch.zeros_like(target))
+        else:
+            negatives = torch.from_numpy(
+                rng.integers(0, model.n_items, size=(len(target), config.n_negatives))
+            )
+            positive = (hidden * items[target]).sum(-1)  # (N,)
+            negative = torch.einsum("nd,nkd->nk", hidden, items[negatives])  # (N, K)
+            logits = torch.cat([positive[:, None], negative], dim=1)  # (N, 1+K)
+            labels = torch.zeros_like(logits)
+            labels[:, 0] = 1.0
+            drawn = (negatives != target[:, None]).float()  # a drawn target is no negative
+            weight = torch.cat([torch.ones_like(positive[:, None]), drawn], 1)
+            # SASRec's loss −log σ(pos) − Σ log(1 − σ(neg)), averaged over positions
+            loss = losses.pointwise_bce(logits, labels, weight) * logits.shape[1]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(target)
+        count += len(target)
+    if not np.isfinite(total):
+        raise FloatingPointError(f"loss became {total} in epoch {epoch}; lower lr")
+    return total / max(count, 1)
+
+
+def _length_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 50
+) -> list[torch.Tensor]:
+    """Shuffled batches of window indices in which windows have similar lengths, so each
+    batch is cut to its longest window instead of ``max_len`` (most histories are short).
+
+    Windows are shuffled, sorted by length within pools of ``pool`` batches, cut into
+    batches, and the batches shuffled.
+    """
+    order = rng.permutation(len(lengths))
+    span = batch_size * pool
+    for start in range(0, len(order), span):
+        chunk = order[start : start + span]
+        order[start : start + span] = chunk[np.argsort(lengths[chunk], kind="stable")]
+    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    return [torch.from_numpy(batches[i]) for i in rng.permutation(len(batches))]
