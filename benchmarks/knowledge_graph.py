@@ -45,6 +45,7 @@ from recforge.core.graph import KnowledgeGraph
 from recforge.core.paths import data_root
 from recforge.data.catalog import dataset_folder, load_dataset
 from recforge.data.dataset import DataConfig, Prepared, prepare
+from recforge.data.sampling import labelled_pairs
 from recforge.data.sources.knowledge import (
     KnowledgeFiles,
     build_knowledge_graph,
@@ -138,41 +139,17 @@ def lastfm_ctr_data(seed: int = 0) -> CTRData:
     items = order[np.searchsorted(item_ids, frame["item_id"].to_numpy(), sorter=order)]
     n_users, n_items = len(user_ids), len(item_ids)
     graph = build_knowledge_graph(knowledge, item_ids)
-    rng = np.random.default_rng(seed)
-    # one unobserved item per positive, drawn without replacement per user (KGCN preprocess)
     positives = sp.csr_matrix((np.ones(len(users)), (users, items)), shape=(n_users, n_items))
     positives.sum_duplicates()
-    negative_users, negative_items = [], []
-    for user in range(n_users):  # 1,872 users: a per-user draw is cheap here
-        seen = positives.indices[positives.indptr[user] : positives.indptr[user + 1]]
-        pool = np.setdiff1d(np.arange(n_items), seen)
-        negative_items.append(rng.choice(pool, size=len(seen), replace=False))
-        negative_users.append(np.full(len(seen), user))
-    coo = positives.tocoo()
-    all_users = np.concatenate([coo.row, *negative_users]).astype(np.int64)
-    all_items = np.concatenate([coo.col, *negative_items]).astype(np.int64)
-    labels = np.concatenate([np.ones(positives.nnz), np.zeros(positives.nnz)]).astype(np.int64)
-    shuffled = rng.permutation(len(labels))
-    n_eval, n_test = int(0.2 * len(labels)), int(0.2 * len(labels))
-    parts = {
-        "valid": shuffled[:n_eval],
-        "test": shuffled[n_eval : n_eval + n_test],
-        "train": shuffled[n_eval + n_test :],
-    }
-    pairs = {k: (all_users[v], all_items[v], labels[v]) for k, v in parts.items()}
-    train_users, train_items, train_labels = pairs["train"]
-    keep = train_labels == 1
-    train = sp.csr_matrix(
-        (np.ones(int(keep.sum()), np.float32), (train_users[keep], train_items[keep])),
-        shape=(n_users, n_items),
-    )
+    pairs, train = labelled_pairs(positives, np.random.default_rng(seed), (0.6, 0.2, 0.2))
+    n_labels = sum(len(labels) for _, _, labels in pairs.values())
     log.info(
         "Last.FM: %d users, %d items, %d positives, %d labelled pairs; KG %d entities, "
         "%d relations, %d triples",
         n_users,
         n_items,
         positives.nnz,
-        len(labels),
+        n_labels,
         graph.n_entities,
         graph.n_relations,
         graph.n_triples,

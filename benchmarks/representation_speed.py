@@ -92,10 +92,11 @@ def spawn(kind: str, threads: int, **options: Any) -> dict[str, Any]:
     args = [sys.executable, str(HERE), "--worker", kind, "--threads", str(threads)]
     for key, value in options.items():
         args += [f"--{key}", str(value)]
+    load = os.getloadavg()[0]
     out = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     if out.returncode:
         raise RuntimeError(f"worker {kind} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "load_before": load}
 
 
 def render(payload: dict[str, Any]) -> str:
@@ -142,10 +143,14 @@ def render(payload: dict[str, Any]) -> str:
                 f"| {threads} | {median_text([r['seconds'] for r in runs], 1)} "
                 f"| {runs[0]['interactions']:,} | {median_text([r['peak_rss_mb'] for r in runs], 0)} |"
             )
+    loads = [r["load_before"] for runs in payload["epochs"].values() for r in runs]
     lines += [
         "",
         "Item2Vec trains with gensim on one worker thread whatever the torch thread count "
         "(runs repeat across processes only that way).",
+        "",
+        f"1-minute load average before each run: median {statistics.median(loads):.1f}, "
+        f"max {max(loads):.1f} (2 cores; above ~1 means another process competed).",
         "",
         "## Environment",
         "",

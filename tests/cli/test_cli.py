@@ -258,3 +258,43 @@ def test_textcnn_trains_from_the_config_on_item_texts(monkeypatch, capsys, tmp_p
         monkeypatch, capsys, "similar", str(tmp_path / "runs" / "tiny"), "--item", "5"
     )
     assert code == 0 and "10 items like 5" in out, err
+
+
+def test_kgcn_without_a_knowledge_graph_is_a_clear_error(monkeypatch, capsys, config_file):
+    text = config_file.read_text().replace('name = "gmf"\nfactors = 8', 'name = "kgcn"')
+    config_file.write_text(text)
+    line = one_line_error(*run_cli(monkeypatch, capsys, "train", str(config_file))[::2])
+    assert "data.knowledge_graph" in line and "kgcn needs a knowledge graph" in line
+
+
+def test_kgcn_trains_from_a_config_on_movielens_and_its_graph(monkeypatch, capsys, tmp_path):
+    from conftest import real_data
+
+    real_data("ml-100k")
+    real_data("ml-100k-kg-recbole")
+    text = f"""
+name = "kg"
+output_dir = "{(tmp_path / "runs").as_posix()}"
+[data]
+dataset = "ml-100k"
+split = "ratio_random"
+eval_negatives = 0
+knowledge_graph = "ml-100k-kg"
+[model]
+name = "kgcn"
+[training]
+epochs = 1
+batch_size = 4096
+progress = false
+[evaluation]
+ks = [10]
+"""
+    path = tmp_path / "kg.toml"
+    path.write_text(text)
+    code, out, err = run_cli(monkeypatch, capsys, "train", str(path))
+    assert code == 0, err
+    run_dir = tmp_path / "runs" / "kg"
+    code, out, err = run_cli(monkeypatch, capsys, "recommend", str(run_dir), "--user", "196")
+    assert code == 0 and "top 10 for user 196" in out, err
+    code, out, err = run_cli(monkeypatch, capsys, "similar", str(run_dir), "--item", "242")
+    assert code == 0 and "10 items like 242" in out, err

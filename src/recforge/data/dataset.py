@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from recforge.core.config import from_dict
 from recforge.core.errors import ConfigError, DatasetNotFoundError
+from recforge.core.graph import KnowledgeGraph
 from recforge.core.sequences import Sequences
 from recforge.core.vocab import IdVocab
 from recforge.data.catalog import dataset_folder, load_dataset, load_ncf
@@ -52,6 +53,9 @@ class DataConfig:
         eval_negatives: negatives per test/validation user for the sampled protocol.
         seed: seeds random splits and sampled evaluation negatives.
         synthetic: overrides of ``ShopConfig`` fields for ``dataset = "synthetic"``.
+        knowledge_graph: a catalogue dataset holding a knowledge graph over this dataset's
+            items (``"ml-100k-kg"`` for ``ml-100k``, ``"kgcn-lastfm-music"``), indexed
+            against the items as ``Prepared.knowledge_graph`` (for KGCN).
     """
 
     dataset: str = "synthetic"
@@ -66,6 +70,7 @@ class DataConfig:
     eval_negatives: int = 99
     seed: int = 0
     synthetic: dict[str, Any] = field(default_factory=dict)
+    knowledge_graph: str | None = None
 
 
 @dataclass
@@ -87,6 +92,8 @@ class Prepared:
     #: training plus validation histories in time order: what a model reads when it ranks
     #: the test items (the SASRec protocol feeds the validation item)
     test_input_sequences: Sequences | None = None
+    #: item knowledge graph (``DataConfig.knowledge_graph``), entities indexed for these items
+    knowledge_graph: KnowledgeGraph | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -125,8 +132,24 @@ def load_tables(config: DataConfig) -> Tables:
 def prepare(config: DataConfig) -> Prepared:
     """Read, clean, index and split the data described by ``config``."""
     if config.split == "ncf" or config.dataset.startswith("ncf-"):
-        return _prepare_ncf(config)
-    return prepare_tables(load_tables(config), config)
+        prepared = _prepare_ncf(config)
+    else:
+        prepared = prepare_tables(load_tables(config), config)
+    if config.knowledge_graph:
+        prepared.knowledge_graph = _knowledge_graph(config.knowledge_graph, prepared.item_vocab)
+    return prepared
+
+
+def _knowledge_graph(name: str, item_vocab: IdVocab) -> KnowledgeGraph:
+    """The knowledge graph of catalogue dataset ``name`` indexed against ``item_vocab``."""
+    from recforge.data.sources.knowledge import build_knowledge_graph, read_recbole_kg
+
+    if name == "ml-100k-kg":
+        return build_knowledge_graph(read_recbole_kg(dataset_folder(name)), item_vocab.ids_)
+    files = load_dataset(name).extras.get("knowledge")
+    if files is None:
+        raise ConfigError("data.knowledge_graph", f"dataset {name!r} has no knowledge graph")
+    return build_knowledge_graph(files, item_vocab.ids_)
 
 
 def prepare_tables(tables: Tables, config: DataConfig) -> Prepared:

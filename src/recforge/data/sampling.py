@@ -116,3 +116,56 @@ def pairwise_epoch(
     negatives = sampler.sample(coo.row, n_negatives, rng).reshape(-1)
     order = rng.permutation(len(users))
     return users[order], positives[order], negatives[order]
+
+
+LabelledPairs = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def labelled_pairs(
+    positives: sp.csr_matrix,
+    rng: np.random.Generator,
+    ratios: tuple[float, float, float] = (0.6, 0.2, 0.2),
+) -> tuple[LabelledPairs, sp.csr_matrix]:
+    """The click-prediction protocol of KGCN and RippleNet (Wang et al. 2018, 2019): every
+    positive gets one item the user never interacted with as a negative (drawn without
+    replacement per user), and the labelled pairs are split at random by ``ratios``
+    (train/valid/test).
+
+    Returns ``({"train" | "valid" | "test": (user_idx, item_idx, label)}, train)`` where
+    ``train`` holds the training positives (users x items), what models are fitted on.
+
+    >>> matrix = sp.csr_matrix(np.array([[1, 1, 0, 0, 0], [0, 0, 1, 0, 0]]))
+    >>> pairs, train = labelled_pairs(matrix, np.random.default_rng(0), (0.5, 0.25, 0.25))
+    >>> sum(len(p[2]) for p in pairs.values()), int(sum(p[2].sum() for p in pairs.values()))
+    (6, 3)
+    """
+    positives = sp.csr_matrix(positives, dtype=np.float32)
+    positives.sum_duplicates()
+    n_users, n_items = positives.shape
+    negative_users, negative_items = [], []
+    for user in range(n_users):
+        seen = positives.indices[positives.indptr[user] : positives.indptr[user + 1]]
+        pool = np.setdiff1d(np.arange(n_items), seen)
+        if len(pool) < len(seen):
+            raise ValueError(f"user {user} has more positives than unobserved items")
+        negative_items.append(rng.choice(pool, size=len(seen), replace=False))
+        negative_users.append(np.full(len(seen), user))
+    coo = positives.tocoo()
+    users = np.concatenate([coo.row, *negative_users]).astype(np.int64)
+    items = np.concatenate([coo.col, *negative_items]).astype(np.int64)
+    labels = np.concatenate([np.ones(positives.nnz), np.zeros(positives.nnz)]).astype(np.int64)
+    shuffled = rng.permutation(len(labels))
+    n_valid, n_test = int(ratios[1] * len(labels)), int(ratios[2] * len(labels))
+    parts = {
+        "valid": shuffled[:n_valid],
+        "test": shuffled[n_valid : n_valid + n_test],
+        "train": shuffled[n_valid + n_test :],
+    }
+    pairs = {name: (users[rows], items[rows], labels[rows]) for name, rows in parts.items()}
+    train_users, train_items, train_labels = pairs["train"]
+    keep = train_labels == 1
+    train = sp.csr_matrix(
+        (np.ones(int(keep.sum()), np.float32), (train_users[keep], train_items[keep])),
+        shape=(n_users, n_items),
+    )
+    return pairs, train

@@ -32,6 +32,7 @@ from recforge.models.gmf import GMF
 from recforge.models.ials import IALS
 from recforge.models.item2vec import Item2VecRecommender, user_vector
 from recforge.models.itemknn import ItemKNN
+from recforge.models.kgcn import KGCN
 from recforge.models.neumf import NeuMF
 from recforge.models.popularity import Popularity
 from recforge.models.sequential import SequentialRecommender
@@ -195,6 +196,8 @@ def online_model(model: Recommender) -> OnlineModel:
     elif isinstance(model, IALS):
         similarity = items = model.item_factors_.float()
         uses_history = True
+    elif isinstance(model, KGCN):  # user-specific item vectors: exact scores, and
+        similarity = model.entity_embedding.weight[model.item_entity]  # items by their entity
     elif isinstance(model, TextCNN):
         similarity = items = model.item_vectors()  # (I, D) text tower, cold items included
     elif isinstance(model, SequentialRecommender):

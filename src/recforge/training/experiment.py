@@ -44,6 +44,7 @@ from recforge.evaluation.protocols import EvaluationResult, evaluate_full, evalu
 from recforge.models import MODELS, NeuralRecommender, Recommender
 from recforge.models.artifact import load_artifact, save_artifact
 from recforge.models.gmf import GMF
+from recforge.models.kgcn import KGCN
 from recforge.models.mlp import MLP
 from recforge.models.neumf import NeuMF
 from recforge.models.textcnn import TextCNN
@@ -243,6 +244,12 @@ def run_experiment(
         data.train.nnz,
     )
     model = build_model(config.model, data.n_users, data.n_items)
+    if isinstance(model, KGCN):  # aggregates over the item knowledge graph
+        if data.knowledge_graph is None:
+            raise ConfigError(
+                "data.knowledge_graph", "kgcn needs a knowledge graph (e.g. 'ml-100k-kg')"
+            )
+        model = KGCN.for_graph(model.config, data.n_users, data.knowledge_graph)
     if isinstance(model, TextCNN):  # its item tower reads item texts
         if data.items is None:
             raise ConfigError(

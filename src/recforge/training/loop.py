@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 import torch
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from recforge.core.batches import SequenceBatch, UserItemBatch
@@ -238,14 +239,9 @@ def _train_epoch(
             both = model(UserItemBatch(torch.cat([first, first]), torch.cat([second, third])))
             positive, negative = both.chunk(2)
             loss = losses.bpr(positive, negative)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += float(loss.detach()) * len(first)
+        total += _step(optimizer, loss) * len(first)
         count += len(first)
-    if not np.isfinite(total):
-        raise FloatingPointError(f"loss became {total} in epoch {epoch}; lower lr")
-    return total / max(count, 1)
+    return _mean_loss(total, count, epoch)
 
 
 def _sequence_epoch(
@@ -268,37 +264,55 @@ def _sequence_epoch(
     for rows in bar:
         longest = max(int(lengths[rows].max()), 1)
         batch = SequenceBatch(inputs[rows, -longest:], targets[rows, -longest:])
-        present = batch.targets > 0  # (B, L)
-        hidden = model.hidden(batch.inputs)[present]  # (N, D)
-        target = batch.targets[present] - 1  # (N,) item index
-        items = model.item_vectors()  # (I, D)
-        if config.loss == "ce":
-            loss = losses.softmax_ce(hidden @ items.T, target)
-        elif config.loss == "sampled_ce":  # one set of uniform negatives for the batch
-            negatives = torch.from_numpy(rng.integers(0, model.n_items, config.n_negatives))
-            positive = (hidden * items[target]).sum(-1, keepdim=True)  # (N, 1)
-            negative = hidden @ items[negatives].T  # (N, K)
-            negative = negative.masked_fill(negatives[None, :] == target[:, None], -torch.inf)
-            logits = torch.cat([positive, negative], dim=1)
-            loss = losses.softmax_ce(logits, torch.zeros_like(target))
-        else:
-            negatives = torch.from_numpy(
-                rng.integers(0, model.n_items, size=(len(target), config.n_negatives))
-            )
-            positive = (hidden * items[target]).sum(-1)  # (N,)
-            negative = torch.einsum("nd,nkd->nk", hidden, items[negatives])  # (N, K)
-            logits = torch.cat([positive[:, None], negative], dim=1)  # (N, 1+K)
-            labels = torch.zeros_like(logits)
-            labels[:, 0] = 1.0
-            drawn = (negatives != target[:, None]).float()  # a drawn target is no negative
-            weight = torch.cat([torch.ones_like(positive[:, None]), drawn], 1)
-            # SASRec's loss −log σ(pos) − Σ log(1 − σ(neg)), averaged over positions
-            loss = losses.pointwise_bce(logits, labels, weight) * logits.shape[1]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += float(loss.detach()) * len(target)
-        count += len(target)
+        loss, n_targets = _sequence_loss(model, batch, config, rng)
+        total += _step(optimizer, loss) * n_targets
+        count += n_targets
+    return _mean_loss(total, count, epoch)
+
+
+def _sequence_loss(
+    model: SequentialRecommender,
+    batch: SequenceBatch,
+    config: TrainConfig,
+    rng: np.random.Generator,
+) -> tuple[Tensor, int]:
+    """Next-item loss over every position of ``batch`` that has a target, and their number."""
+    present = batch.targets > 0  # (B, L)
+    hidden = model.hidden(batch.inputs)[present]  # (N, D)
+    target = batch.targets[present] - 1  # (N,) item index
+    items = model.item_vectors()  # (I, D)
+    if config.loss == "ce":
+        return losses.softmax_ce(hidden @ items.T, target), len(target)
+    if config.loss == "sampled_ce":  # one set of uniform negatives for the batch
+        negatives = torch.from_numpy(rng.integers(0, model.n_items, config.n_negatives))
+        positive = (hidden * items[target]).sum(-1, keepdim=True)  # (N, 1)
+        negative = hidden @ items[negatives].T  # (N, K)
+        negative = negative.masked_fill(negatives[None, :] == target[:, None], -torch.inf)
+        logits = torch.cat([positive, negative], dim=1)
+        return losses.softmax_ce(logits, torch.zeros_like(target)), len(target)
+    negatives = torch.from_numpy(
+        rng.integers(0, model.n_items, size=(len(target), config.n_negatives))
+    )
+    positive = (hidden * items[target]).sum(-1)  # (N,)
+    negative = torch.einsum("nd,nkd->nk", hidden, items[negatives])  # (N, K)
+    logits = torch.cat([positive[:, None], negative], dim=1)  # (N, 1+K)
+    labels = torch.zeros_like(logits)
+    labels[:, 0] = 1.0
+    drawn = (negatives != target[:, None]).float()  # a drawn target is no negative
+    weight = torch.cat([torch.ones_like(positive[:, None]), drawn], 1)
+    # SASRec's loss −log σ(pos) − Σ log(1 − σ(neg)), averaged over positions
+    return losses.pointwise_bce(logits, labels, weight) * logits.shape[1], len(target)
+
+
+def _step(optimizer: torch.optim.Optimizer, loss: Tensor) -> float:
+    """One optimiser step on ``loss``; returns its value."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def _mean_loss(total: float, count: int, epoch: int) -> float:
     if not np.isfinite(total):
         raise FloatingPointError(f"loss became {total} in epoch {epoch}; lower lr")
     return total / max(count, 1)
