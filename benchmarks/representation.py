@@ -215,7 +215,9 @@ def render_for(dataset: str, name: str, bench: Benchmark):
             "",
             *table(payload, "sampled", anchors),
             "",
-            "Test values: median over seeds (min–max); popularity and EASE are deterministic.",
+            "Test values: median over seeds (min–max); popularity and EASE are deterministic. "
+            "`fit s` was measured while other benchmarks shared the 2 cores (not a speed "
+            "figure: see [representation_speed.md](representation_speed.md)).",
             "",
             "## Notes",
             "",

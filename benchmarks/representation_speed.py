@@ -49,13 +49,13 @@ def worker_epochs(model_name: str, epochs: int) -> dict[str, Any]:
 
     data = prepare(ML100K.data)
     if model_name == "lightgcn":
-        params: dict[str, Any] = {"factors": 64, "layers": 3}
+        params: dict[str, Any] = {"factors": 64, "layers": 2}  # RecBole's defaults
         overrides: dict[str, Any] = {"loss": "bpr", "n_negatives": 1, "batch_size": 2048}
     else:
         params, overrides = ML100K.search[model_name][0]
     cls = REGISTRY[model_name]
     model = cls(cls.config_class(**params), n_users=data.n_users, n_items=data.n_items)
-    config = replace(ML100K.training, **overrides, epochs=epochs, patience=0)
+    config = replace(ML100K.training, **{**overrides, "epochs": epochs, "patience": 0})
     result = fit(model, data.train, config, sequences=data.train_sequences)
     seconds = [record["seconds"] for record in result.history]
     return {
@@ -150,7 +150,8 @@ def render(payload: dict[str, Any]) -> str:
         "(runs repeat across processes only that way).",
         "",
         f"1-minute load average before each run: median {statistics.median(loads):.1f}, "
-        f"max {max(loads):.1f} (2 cores; above ~1 means another process competed).",
+        f"max {max(loads):.1f} on 2 cores; it includes the previous measurement's own "
+        "process (about 1), so values near 1 mean no other job ran.",
         "",
         "## Environment",
         "",

@@ -33,3 +33,11 @@ def test_one_unobserved_negative_per_positive_and_a_clean_split(planted):
 def test_a_user_with_no_room_for_negatives_is_an_error():
     with pytest.raises(ValueError, match="user 0"):
         labelled_pairs(sp.csr_matrix(np.ones((1, 3))), np.random.default_rng(0))
+
+
+def test_sampling_no_negatives_gives_an_empty_block(planted):
+    """eval_negatives = 0 used to crash NCF preparation (reshape of an empty draw)."""
+    from recforge.data.sampling import NegativeSampler
+
+    drawn = NegativeSampler(planted).sample(np.arange(5), 0, np.random.default_rng(0))
+    assert drawn.shape == (5, 0) and drawn.dtype == np.int64

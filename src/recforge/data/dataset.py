@@ -267,7 +267,8 @@ def _prepare_ncf(config: DataConfig) -> Prepared:
     prepared = Prepared(f"ncf-{name}", train, valid, test, user_vocab, item_vocab)
     prepared.test_negatives = ncf.test_negatives[order]
     seen = (train + valid + test).tocsr()
-    prepared.valid_negatives = _eval_negatives(prepared, "valid", seen, config, rng)
+    if config.eval_negatives:
+        prepared.valid_negatives = _eval_negatives(prepared, "valid", seen, config, rng)
     prepared.extras["full_train"] = frame_to_csr(full_train, n_users, n_items)
     prepared.items = _ncf_titles(dataset_folder(f"ncf-{name}", config.path), n_items)
     return prepared

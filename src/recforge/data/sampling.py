@@ -72,6 +72,8 @@ class NegativeSampler:
         self, user_idx: np.ndarray, n_negatives: int, rng: np.random.Generator
     ) -> np.ndarray:
         """``(len(user_idx), n_negatives)`` negative item indices."""
+        if n_negatives == 0:  # e.g. eval_negatives = 0: no sampled protocol
+            return np.empty((len(user_idx), 0), np.int64)
         users = np.repeat(np.asarray(user_idx, np.int64), n_negatives)
         items = self._draw(len(users), rng)
         if self.exclude_seen:
