@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from recforge.core.errors import RecforgeError
 from recforge.core.sequences import Sequences
@@ -50,3 +51,14 @@ def test_item2vec_runs_as_an_experiment_on_time_ordered_histories(tmp_path):
         )
         results[name] = run_experiment(config, data=data).test.metrics["hr@10"]
     assert results["item2vec"] > results["popularity"], results
+
+
+def test_user_vectors_are_the_mean_of_the_latest_items():
+    from recforge.models.item2vec import Item2VecRecConfig, Item2VecRecommender, user_vector
+
+    histories = Sequences.from_lists([[0, 1, 2, 3], [3, 2], [], [4, 0, 1]] * 10)
+    model = Item2VecRecommender(Item2VecRecConfig(factors=4, epochs=2, recent=2), 40, 5)
+    model.fit(histories.to_csr(5), sequences=histories)
+    for user in range(4):
+        expected = user_vector(model.input_vectors_, histories.user(user), 2)
+        torch.testing.assert_close(model.user_vectors_[user], expected)

@@ -80,11 +80,10 @@ class Item2VecRecommender(FittedRecommender):
         feeds the validation item)."""
         if len(sequences) != self.n_users:
             raise ValueError(f"sequences cover {len(sequences)} users, expected {self.n_users}")
-        users = [
-            user_vector(self.input_vectors_, sequences.user(u), self.config.recent)
-            for u in range(self.n_users)
-        ]
-        self.user_vectors_ = torch.stack(users) if users else torch.zeros(0, self.config.factors)
+        tokens = torch.from_numpy(sequences.padded(max_len=self.config.recent))  # (U, R) item+1
+        padded = torch.cat([torch.zeros(1, self.config.factors), self.input_vectors_.float()])
+        counts = (tokens > 0).sum(1, keepdim=True).clamp(min=1)  # (U, 1)
+        self.user_vectors_ = padded[tokens].sum(1) / counts  # (U, D); zero for no history
 
     def score_all(self, user_idx: Tensor) -> Tensor:
         """``user vector · context vectors``: ``(B, I)``."""

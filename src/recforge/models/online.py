@@ -37,6 +37,7 @@ from recforge.models.neumf import NeuMF
 from recforge.models.popularity import Popularity
 from recforge.models.sequential import SequentialRecommender
 from recforge.models.textcnn import TextCNN
+from recforge.representation.text import normalize_rows
 
 
 @dataclass
@@ -161,11 +162,6 @@ class OnlineModel:
         return None
 
 
-def _normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
-
-
 @torch.no_grad()
 def online_model(model: Recommender) -> OnlineModel:
     """The serving view of a trained ``model``.
@@ -212,7 +208,7 @@ def online_model(model: Recommender) -> OnlineModel:
     return OnlineModel(
         model=model,
         item_vectors=None if items is None else np.ascontiguousarray(items.numpy(), np.float32),
-        similarity_vectors=None if similarity is None else _normalise(similarity.numpy()),
+        similarity_vectors=None if similarity is None else normalize_rows(similarity.numpy()),
         uses_history=uses_history,
     )
 

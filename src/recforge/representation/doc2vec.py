@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +41,7 @@ from typing import Any, Literal
 import numpy as np
 
 from recforge.core.errors import DataFormatError
+from recforge.representation.item2vec import stable_hash
 from recforge.representation.text import TextEncoderError, clean_texts, normalize_rows
 
 logger = logging.getLogger(__name__)
@@ -57,12 +57,6 @@ def tokenize(text: str) -> list[str]:
     ['toy', 'story', '1995', 'animation', 'children', 's']
     """
     return _WORD.findall(text.lower())
-
-
-def _stable_hash(text: str) -> int:
-    """gensim seeds initial vectors from a hash of a string; Python's ``hash`` changes
-    between processes, CRC32 does not."""
-    return zlib.crc32(text.encode())
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -172,7 +166,7 @@ class Doc2VecEncoder:
             epochs=self.epochs,
             seed=self.seed,
             workers=1,
-            hashfxn=_stable_hash,
+            hashfxn=stable_hash,
         )
 
     def fit(self, texts: Sequence[str]) -> Doc2VecEncoder:
@@ -240,7 +234,7 @@ class Doc2VecEncoder:
 
         model = self.model_
         model.random = np.random.RandomState(self.seed)  # negatives and windows, per text
-        start = np.random.default_rng(_stable_hash(" ".join(words)) ^ self.seed)
+        start = np.random.default_rng(stable_hash(" ".join(words)) ^ self.seed)
         paragraph = ((start.random(self.dim) - 0.5) / self.dim).astype(np.float32)[None, :]
         lock = np.ones(1, np.float32)
         work = np.zeros(model.layer1_size, np.float32)

@@ -22,7 +22,7 @@ from recforge.core.sequences import Sequences
 logger = logging.getLogger(__name__)
 
 
-def _stable_hash(text: str) -> int:
+def stable_hash(text: str) -> int:
     """gensim seeds each word's initial vector from a hash of the word; Python's ``hash``
     changes between processes, so runs would not repeat. CRC32 does not."""
     return zlib.crc32(text.encode())
@@ -99,7 +99,7 @@ class Item2Vec:
             epochs=config.epochs,
             seed=config.seed,
             workers=1,
-            hashfxn=_stable_hash,
+            hashfxn=stable_hash,
         )
         vectors = np.zeros((n_items, config.factors), np.float32)
         context = np.zeros((n_items, config.factors), np.float32)
