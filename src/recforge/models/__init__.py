@@ -14,6 +14,7 @@ from recforge.models.lightgcn import LightGCN
 from recforge.models.mlp import MLP
 from recforge.models.neumf import NeuMF
 from recforge.models.popularity import Popularity
+from recforge.models.ranker import Ranker
 from recforge.models.sasrec import SASRec
 from recforge.models.textcnn import TextCNN
 
@@ -35,4 +36,16 @@ MODELS: dict[str, type[NeuralRecommender] | type[FittedRecommender]] = {
     "sasrec": SASRec,
 }
 
-__all__ = ["MODELS", "FittedRecommender", "NeuralRecommender", "Recommender", "recommend"]
+#: ranking (CTR) models: ``forward(FeatureBatch) -> (B,)`` logits, built as
+#: ``Ranker(config, schema)``
+RANKERS: dict[str, type[Ranker]] = {}
+
+__all__ = [
+    "MODELS",
+    "RANKERS",
+    "FittedRecommender",
+    "NeuralRecommender",
+    "Ranker",
+    "Recommender",
+    "recommend",
+]
