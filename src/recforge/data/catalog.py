@@ -343,6 +343,28 @@ _ENTRIES: tuple[DatasetInfo, ...] = (
         marker="yelp_academic_dataset_review.json",
         loader=read_yelp,
     ),
+    DatasetInfo(
+        name="criteo-sample",
+        description=(
+            "Criteo display-advertising challenge (Kaggle 2014), 200-row sample as DeepCTR "
+            "ships it (CSV: label, I1..I13, C1..C26); the reader also takes the full TAB files."
+        ),
+        folder="criteo-sample",
+        reader="recforge.data.sources.criteo.read_criteo (CTR rows: recforge.data.ctr)",
+        license=(
+            "DeepCTR repository: Apache-2.0 (no separate data terms); Criteo's click logs: "
+            "non-commercial research use (the 1TB logs are CC BY-NC-SA 4.0)."
+        ),
+        homepage="https://github.com/shenweichen/DeepCTR",
+        files=(
+            RemoteFile(
+                "https://raw.githubusercontent.com/shenweichen/DeepCTR/"
+                "1b5fe40e158d1ee6af8b1d9df217a5ed5aea9136/examples/criteo_sample.txt",
+                sha256="08b84f12a22438fb534e989a5e4fa245726b2bda001983556bc2aea2f094f724",
+            ),
+        ),
+        marker="criteo_sample.txt",
+    ),
 )
 
 CATALOG: dict[str, DatasetInfo] = {entry.name: entry for entry in _ENTRIES}

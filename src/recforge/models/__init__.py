@@ -3,6 +3,12 @@
 from recforge.models.base import FittedRecommender, NeuralRecommender, Recommender, recommend
 from recforge.models.bpr import BPRMF
 from recforge.models.content import ContentRecommender
+from recforge.models.dcn import DCN
+from recforge.models.dcnv2 import DCNV2
+from recforge.models.deepfm import DeepFM
+from recforge.models.dien import DIEN
+from recforge.models.din import DIN
+from recforge.models.dnn import DNN
 from recforge.models.ease import EASE
 from recforge.models.gmf import GMF
 from recforge.models.gru4rec import GRU4Rec
@@ -17,6 +23,7 @@ from recforge.models.popularity import Popularity
 from recforge.models.ranker import Ranker
 from recforge.models.sasrec import SASRec
 from recforge.models.textcnn import TextCNN
+from recforge.models.widedeep import WideDeep
 
 MODELS: dict[str, type[NeuralRecommender] | type[FittedRecommender]] = {
     "popularity": Popularity,
@@ -38,7 +45,15 @@ MODELS: dict[str, type[NeuralRecommender] | type[FittedRecommender]] = {
 
 #: ranking (CTR) models: ``forward(FeatureBatch) -> (B,)`` logits, built as
 #: ``Ranker(config, schema)``
-RANKERS: dict[str, type[Ranker]] = {}
+RANKERS: dict[str, type[Ranker]] = {
+    "dnn": DNN,
+    "widedeep": WideDeep,
+    "deepfm": DeepFM,
+    "dcn": DCN,
+    "dcnv2": DCNV2,
+    "din": DIN,
+    "dien": DIEN,
+}
 
 __all__ = [
     "MODELS",

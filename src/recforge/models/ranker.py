@@ -34,7 +34,10 @@ class RankerOutputs:
 
 
 class Ranker(nn.Module):
-    """Base of the ranking models: subclasses set ``config_class`` and define ``forward``."""
+    """Base of the ranking models: subclasses set ``config_class`` and define ``forward``.
+
+    A ranker holds its :class:`FeatureEmbedding` as ``self.embedding``: the training loop
+    reads ``model.embedding.batch_indices`` for DIN's mini-batch aware regularisation."""
 
     config_class: ClassVar[type]
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -30,3 +31,25 @@ def softmax_ce(logits: Tensor, targets: Tensor) -> Tensor:
     """Mean cross-entropy of the softmax over all items ``(N, I)`` against the target item
     indices ``(N,)``: next-item prediction with the full catalogue as negatives."""
     return F.cross_entropy(logits, targets)
+
+
+def minibatch_aware_l2(weight: Tensor, used: Tensor, counts: Tensor) -> Tensor:
+    """DIN's mini-batch aware regulariser for one embedding table (Zhou et al. 2018,
+    Sec. 5.1): ``Σ_{j ∈ batch} ||w_j||² / n_j`` over the distinct rows ``j`` the batch
+    reads (index 0, padding, excluded), ``n_j`` the row's occurrences in the training data.
+    Rare rows are penalised more, and rows the batch does not read not at all, so the cost
+    scales with the batch, not the table.
+
+    Args:
+        weight: ``(V, D)`` the table.
+        used: ``(U,)`` int64 every index the batch reads, repeats allowed.
+        counts: ``(V,)`` float occurrences of each index in the training data (0 counts as 1).
+
+    >>> import torch
+    >>> table = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
+    >>> float(minibatch_aware_l2(table, torch.tensor([2, 2, 0, 1]), torch.tensor([5.0, 2.0, 4.0])))
+    2.0
+    """
+    rows = torch.unique(used)
+    rows = rows[rows > 0]
+    return (weight[rows].pow(2).sum(dim=-1) / counts[rows].clamp(min=1.0)).sum()

@@ -10,6 +10,7 @@ reader                 source
 ``read_sequence_file`` S3-Rec style ``user item item ...`` sequence files
 ``read_yelp``          Yelp Open Dataset JSON files
 ``read_table``         any CSV/TSV/Parquet log with a column mapping
+``read_criteo``        Criteo display-ads files (label, I1..I13, C1..C26): a row frame
 =====================  ===================================================================
 """
 
@@ -18,6 +19,7 @@ from recforge.data.sources.amazon import (
     read_amazon_reviews,
     read_sequence_file,
 )
+from recforge.data.sources.criteo import iter_criteo, read_criteo
 from recforge.data.sources.generic import read_table
 from recforge.data.sources.movielens import read_movielens
 from recforge.data.sources.ncf import NCFData, ncf_movie_ids, read_ncf
@@ -25,9 +27,11 @@ from recforge.data.sources.yelp import read_yelp
 
 __all__ = [
     "NCFData",
+    "iter_criteo",
     "ncf_movie_ids",
     "read_amazon_metadata",
     "read_amazon_reviews",
+    "read_criteo",
     "read_movielens",
     "read_ncf",
     "read_sequence_file",

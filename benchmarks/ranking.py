@@ -1,0 +1,382 @@
+"""Ranking (CTR) models side by side: embedding+MLP base model, Wide & Deep, DeepFM, DCN,
+DCN-V2, DIN, DIEN, LightGBM and XGBoost on one feature pipeline.
+
+Protocols (the builders are in `recforge.data.ctr`; the features in
+`recforge.features.pipeline`, fitted on the training rows only):
+
+- `amazon-beauty`, `ml-100k`: DIN's next-behaviour protocol. Each user's behaviours in order
+  b_1..b_n (Beauty: S3-Rec's sequences; ML-100K: ratings >= 4 by time); the row for b_t reads
+  the history b_1..b_{t-1} and is paired with one sampled item the user never touched
+  (label 0). Rows for t = 2..n-2 train, b_{n-1} validates, the last behaviour b_n tests.
+- `ml-1m-cross`: the feature-cross protocol of RecBole and the DCN-V2 paper. Every
+  MovieLens-1M rating is a row, label = rating >= 4, random 8:1:1 split, user demographics
+  and movie genres and year, no history (DIN and DIEN need one and are not run).
+
+Every model's candidates are trained on the training rows with early stopping on validation
+AUC; the candidate with the best validation AUC is chosen (never the test rows) and trained
+again with two more seeds; test AUC, GAUC (impression-weighted per-user AUC, DIN's paper) and
+log loss are reported as the median over the 3 seeds with min-max.
+
+    python benchmarks/ranking.py --dataset ml-100k          # ~10 min on 2 cores
+    python benchmarks/ranking.py --dataset amazon-beauty    # ~1 h
+    python benchmarks/ranking.py --dataset ml-1m-cross      # ~1 h
+    python benchmarks/ranking.py --render                   # rewrite the markdown
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from recforge.core.batches import FeatureBatch
+from recforge.data.ctr import CTRTables, ctr_tables
+from recforge.evaluation import metrics
+from recforge.features.fields import FeatureSchema
+from recforge.features.pipeline import FeaturePipeline
+from recforge.models import RANKERS
+from recforge.models.gbdt import GBDTConfig, GBDTRanker
+from recforge.training.ranking import RankerTrainConfig, evaluate_ranker, fit_ranker
+
+from _common import RESULTS, environment, environment_markdown, load_raw, median_text, save_raw
+
+log = logging.getLogger("bench")
+NAME = "ranking"
+NEURAL = ["dnn", "widedeep", "deepfm", "dcn", "dcnv2", "din", "dien"]
+GBDT = ["lightgbm", "xgboost"]
+ORDER = [*NEURAL, *GBDT]
+NEEDS_HISTORY = {"din", "dien"}
+
+Candidate = tuple[dict[str, Any], dict[str, Any]]  # (model params, training overrides)
+
+
+@dataclass(frozen=True)
+class Setup:
+    history_length: int
+    training: RankerTrainConfig
+    search: dict[str, list[Candidate]]
+    anchors: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def gbdt_grid(library: str) -> list[Candidate]:
+    return [
+        ({"library": library, "num_leaves": leaves, "learning_rate": 0.05}, {})
+        for leaves in (31, 127)
+    ]
+
+
+SEQUENCE_SEARCH: dict[str, list[Candidate]] = {
+    "dnn": [({"embedding_dim": 18, "hidden": (200, 80)}, {})],
+    "widedeep": [({"embedding_dim": 18, "hidden": (200, 80)}, {})],
+    "deepfm": [({"embedding_dim": 18, "hidden": (200, 80), "dropout": 0.0}, {})],
+    "dcn": [
+        ({"embedding_dim": 18, "cross_layers": 3, "hidden": (200, 80), "batch_norm": False}, {})
+    ],
+    "dcnv2": [({"embedding_dim": 18, "cross_layers": 3, "hidden": (200, 80)}, {})],
+    "din": [({"embedding_dim": 18}, {})],
+    "dien": [({"embedding_dim": 18}, {})],
+    "lightgbm": gbdt_grid("lightgbm"),
+    "xgboost": [
+        ({"library": "xgboost", "max_depth": depth, "learning_rate": 0.05}, {}) for depth in (6, 10)
+    ],
+}
+
+SEQUENCE_TRAINING = RankerTrainConfig(
+    epochs=20, batch_size=1024, lr=0.001, patience=2, valid_metric="auc", progress=False
+)
+
+SEQUENCE_ANCHORS = [
+    ("BARS AmazonElectronics_x1 gAUC: DNN 0.8790, DIN 0.8835, DIEN 0.8856", "their dataset"),
+    ("DIN repository GAUC on Amazon Electronics: DIN 0.8711", "their dataset"),
+]
+
+SETUPS: dict[str, Setup] = {
+    "amazon-beauty": Setup(
+        history_length=20,
+        training=SEQUENCE_TRAINING,
+        search=SEQUENCE_SEARCH,
+        anchors=SEQUENCE_ANCHORS,
+        notes=[
+            "Histories keep the latest 20 behaviours (Beauty's sequences have 8.9 items on "
+            "average; 20 covers the validation and test rows of most users whole)."
+        ],
+    ),
+    "ml-100k": Setup(
+        history_length=50,
+        training=SEQUENCE_TRAINING,
+        search=SEQUENCE_SEARCH,
+        anchors=SEQUENCE_ANCHORS,
+        notes=[
+            "Only 940 users have a validation and a test row each (1,880 rows per split): "
+            "differences of ~0.01 AUC are within the noise of one split."
+        ],
+    ),
+    "ml-1m-cross": Setup(
+        history_length=0,
+        training=replace(SEQUENCE_TRAINING, batch_size=4096, epochs=30),
+        search={
+            "dnn": [({"embedding_dim": 16, "hidden": (256, 256, 256), "dropout": 0.2}, {})],
+            "widedeep": [({"embedding_dim": 16, "hidden": (256, 256, 256), "dropout": 0.2}, {})],
+            "deepfm": [({"embedding_dim": 16, "hidden": (256, 256, 256), "dropout": 0.2}, {})],
+            "dcn": [
+                (
+                    {
+                        "embedding_dim": 16,
+                        "cross_layers": 3,
+                        "hidden": (256, 256, 256),
+                        "dropout": 0.2,
+                    },
+                    {},
+                )
+            ],
+            "dcnv2": [
+                (
+                    {
+                        "embedding_dim": 16,
+                        "cross_layers": 3,
+                        "hidden": (256, 256, 256),
+                        "dropout": 0.2,
+                        "structure": structure,
+                    },
+                    {},
+                )
+                for structure in ("stacked", "parallel")
+            ],
+            "lightgbm": gbdt_grid("lightgbm"),
+            "xgboost": SEQUENCE_SEARCH["xgboost"],
+        },
+        anchors=[
+            ("DCN-V2 paper (MovieLens-1M): DCN-V2 AUC 0.8964, log loss 0.3160", "same protocol"),
+            (
+                "RecBole docs (MovieLens-1M, random 8:1:1): DCN-V2 0.9000 / 0.3119, DeepFM "
+                "0.8997, DCN 0.8994, Wide & Deep 0.8987, LR 0.8699",
+                "same protocol",
+            ),
+        ],
+    ),
+}
+
+
+@dataclass
+class Prepared:
+    tables: CTRTables
+    schema: FeatureSchema
+    train: FeatureBatch
+    valid: FeatureBatch
+    test: FeatureBatch
+    seconds: float
+
+
+def prepare(name: str, setup: Setup) -> Prepared:
+    started = time.perf_counter()
+    tables = ctr_tables(name, seed=0)
+    history = tables.history if setup.history_length else ()
+    pipeline = FeaturePipeline(
+        sparse=tables.sparse,
+        multi=tables.multi,
+        dense=tables.dense,
+        history=history,
+        history_length=setup.history_length or 50,
+        history_negatives=bool(history),
+    ).fit(tables.train, users=tables.users, items=tables.items)
+    rng = np.random.default_rng(0)
+    events = tables.events if history else None
+    splits = [
+        pipeline.transform(rows, events=events, rng=rng)
+        for rows in (tables.train, tables.valid, tables.test)
+    ]
+    return Prepared(tables, pipeline.schema, *splits, seconds=time.perf_counter() - started)
+
+
+def gbdt_metrics(model: GBDTRanker, batch: FeatureBatch) -> dict[str, float]:
+    logits = model.predict_logits(batch).astype(np.float64)
+    labels = batch.label.numpy()
+    return {
+        "auc": metrics.auc(labels, logits),
+        "gauc": metrics.gauc(labels, logits, batch.group.numpy()),
+        "logloss": metrics.log_loss(labels, 1.0 / (1.0 + np.exp(-logits))),
+    }
+
+
+def run_one(
+    name: str,
+    params: dict[str, Any],
+    training: dict[str, Any],
+    seed: int,
+    data: Prepared,
+    setup: Setup,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    if name in GBDT:
+        model = GBDTRanker(GBDTConfig(**params, seed=seed, threads=torch.get_num_threads()))
+        model.fit(data.train, data.valid, data.schema)
+        fit_seconds = time.perf_counter() - started
+        return {
+            "valid": gbdt_metrics(model, data.valid),
+            "test": gbdt_metrics(model, data.test),
+            "best_epoch": model.n_trees_,
+            "fit_seconds": round(fit_seconds, 2),
+            "samples_per_second": None,
+        }
+    model_class = RANKERS[name]
+    torch.manual_seed(seed)
+    ranker = model_class(model_class.config_class(**params), data.schema)
+    config = replace(setup.training, seed=seed, **training)
+    result = fit_ranker(ranker, data.train, data.valid, config)
+    return {
+        "valid": evaluate_ranker(ranker, data.valid),
+        "test": evaluate_ranker(ranker, data.test),
+        "best_epoch": result.best_epoch,
+        "fit_seconds": round(result.seconds, 2),
+        "samples_per_second": round(result.samples_per_second),
+    }
+
+
+def search(name: str, data: Prepared, setup: Setup, seeds: int, save) -> dict[str, Any]:
+    grid = setup.search[name]
+    candidates = []
+    for params, training in grid:
+        outcome = run_one(name, params, training, 0, data, setup)
+        outcome.update(params=params, training=training)
+        candidates.append(outcome)
+        log.info("%s %s %s valid auc %.4f", name, params, training, outcome["valid"]["auc"])
+    best = max(range(len(candidates)), key=lambda i: candidates[i]["valid"]["auc"])
+    params, training = grid[best]
+    entry = {
+        "candidates": candidates,
+        "best": best,
+        "params": params,
+        "training": training,
+        "runs": [candidates[best]],
+    }
+    for seed in range(1, seeds):
+        save(entry)
+        entry["runs"].append(run_one(name, params, training, seed, data, setup))
+    return entry
+
+
+def fmt(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def table(dataset: str, payload: dict[str, Any]) -> list[str]:
+    section = payload["datasets"].get(dataset)
+    if not section:
+        return [f"Not run yet: `python benchmarks/ranking.py --dataset {dataset}`.", ""]
+    lines = [
+        section["description"],
+        "",
+        "| model | chosen on validation AUC | valid AUC | test AUC | test GAUC | test log loss | seeds | epochs / trees | train samples/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in ORDER:
+        entry = section["models"].get(name)
+        if entry is None:
+            continue
+        runs = entry["runs"]
+        chosen = ", ".join(f"{k}={v}" for k, v in {**entry["params"], **entry["training"]}.items())
+        valid = entry["candidates"][entry["best"]]["valid"]["auc"]
+        cells = [median_text([r["test"][m] for r in runs], 4) for m in ("auc", "gauc", "logloss")]
+        epochs = ", ".join(str(r["best_epoch"]) for r in runs)
+        speeds = [r["samples_per_second"] for r in runs if r["samples_per_second"]]
+        speed = f"{statistics.median(speeds):,.0f}" if speeds else "-"
+        lines.append(
+            f"| {name} | {chosen} | {fmt(valid)} | {' | '.join(cells)} | {len(runs)} | {epochs} | {speed} |"
+        )
+    setup = SETUPS[dataset]
+    for text, where in setup.anchors:
+        lines.append(f"| *{text}* | published ({where}) | | | | | | | |")
+    lines += ["", *[f"- {note}" for note in setup.notes], ""]
+    return lines
+
+
+def candidates_table(payload: dict[str, Any]) -> list[str]:
+    lines = [
+        "| dataset | model | params | training | valid AUC | test AUC | epochs / trees | fit s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for dataset, section in payload["datasets"].items():
+        for name in ORDER:
+            for cand in section["models"].get(name, {}).get("candidates", []):
+                lines.append(
+                    f"| {dataset} | {name} | {cand['params']} | {cand['training']} | {fmt(cand['valid']['auc'])} "
+                    f"| {fmt(cand['test']['auc'])} | {cand['best_epoch']} | {cand['fit_seconds']} |"
+                )
+    return lines
+
+
+def render(payload: dict[str, Any]) -> str:
+    lines = ["# Ranking models (CTR)", "", " ".join(__doc__.split("\n\n")[1].split()), ""]
+    lines += [" ".join(block.split()) for block in __doc__.split("\n\n")[2:4]]
+    lines += ["", "Raw numbers: `docs/results/raw/ranking.json`.", ""]
+    for dataset in SETUPS:
+        lines += [f"## {dataset}", "", *table(dataset, payload)]
+    lines += [
+        "## Every candidate (validation decides; test shown for transparency)",
+        "",
+        *candidates_table(payload),
+        "",
+    ]
+    for dataset, section in payload["datasets"].items():
+        lines += [
+            f"## Environment ({dataset})",
+            "",
+            environment_markdown(section["environment"]),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset", choices=sorted(SETUPS), default="ml-100k")
+    parser.add_argument("--only", nargs="*", default=None, help="models to (re)run")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--render", action="store_true", help="only rewrite the markdown")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if not args.render:
+        torch.set_num_threads(args.threads)
+        setup = SETUPS[args.dataset]
+        data = prepare(args.dataset, setup)
+        log.info(
+            "%s prepared in %.1f s: %d / %d / %d rows",
+            args.dataset,
+            data.seconds,
+            len(data.train),
+            len(data.valid),
+            len(data.test),
+        )
+        mine: dict[str, Any] = {}
+        for name in ORDER:
+            if (args.only and name not in args.only) or name not in setup.search:
+                continue
+            if name in NEEDS_HISTORY and not data.schema.history:
+                continue
+
+            def save(entry: dict[str, Any], name: str = name) -> None:
+                mine[name] = entry
+                payload = load_raw(NAME) or {"datasets": {}}  # other runs may be saving beside us
+                section = payload["datasets"].setdefault(args.dataset, {"models": {}})
+                section["models"].update(mine)
+                section.update(description=data.tables.description, environment=environment())
+                save_raw(NAME, payload)
+
+            save(search(name, data, setup, args.seeds, save))
+    payload = load_raw(NAME) or {"datasets": {}}
+    (RESULTS / f"{NAME}.md").write_text(render(payload))
+    print(render(payload))
+
+
+if __name__ == "__main__":
+    main()
