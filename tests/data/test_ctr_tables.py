@@ -198,7 +198,7 @@ def test_movielens_cross_protocol() -> None:
     many = pd.concat([tables.interactions] * 3, ignore_index=True)  # 30 rows
     many["timestamp"] = pd.array([pd.NA] * len(many), dtype="Int64")
     tables = Tables(interactions=many, items=tables.items, users=tables.users)
-    ctr = movielens_cross_tables(tables, seed=4, name="toy")
+    ctr = movielens_cross_tables(tables, seed=4, name="toy", drop_neutral=False)
     assert (len(ctr.train), len(ctr.valid), len(ctr.test)) == (24, 3, 3)
     every = pd.concat([ctr.train, ctr.valid, ctr.test]).sort_values("timestamp")
     assert every["timestamp"].tolist() == list(range(30))  # disjoint, nothing lost
@@ -210,8 +210,20 @@ def test_movielens_cross_protocol() -> None:
     }
     assert ctr.users["zip_code"].tolist() == ["55105", "T8H1N", ""]
     assert ctr.items.set_index("item_id").loc[3, "release_year"] is None
-    again = movielens_cross_tables(tables, seed=4, name="toy")
+    again = movielens_cross_tables(tables, seed=4, name="toy", drop_neutral=False)
     pd.testing.assert_frame_equal(ctr.test, again.test)
+
+
+def test_movielens_cross_drops_neutral_ratings() -> None:
+    tables = movielens_tables()
+    many = pd.concat([tables.interactions] * 3, ignore_index=True)
+    many["value"] = np.tile([1.0, 2.0, 3.0, 4.0, 5.0], len(many) // 5)
+    tables = Tables(interactions=many, items=tables.items, users=tables.users)
+    ctr = movielens_cross_tables(tables, seed=4, name="toy")
+    rows = pd.concat([ctr.train, ctr.valid, ctr.test])
+    assert len(rows) == int((many["value"] != 3).sum()) == 24
+    assert rows["label"].sum() == int((many["value"] >= 4).sum())  # 4s and 5s, none lost
+    assert "6 neutral ratings of 3 removed" in ctr.description
 
 
 def test_criteo_rows() -> None:
@@ -287,7 +299,7 @@ def test_real_movielens_100k() -> None:
 @pytest.mark.slow
 def test_real_movielens_1m_cross() -> None:
     ctr = ctr_tables("ml-1m-cross", root=real_data("ml-1m").parent)
-    assert split_sizes(ctr) == (800_167, 100_021, 100_021)
+    assert split_sizes(ctr) == (591_210, 73_901, 73_901)  # 1,000,209 less 261,197 threes
     labels = pd.concat([ctr.train, ctr.valid, ctr.test])["label"]
     assert int(labels.sum()) == 575_281
     assert ctr.items["item_id"].isin(ctr.train["item_id"]).sum() > 3_600  # MovieIDs joined

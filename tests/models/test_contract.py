@@ -29,6 +29,7 @@ TRAINING = {
     ),
     "gru4rec": TrainConfig(loss="ce", epochs=30, batch_size=16, lr=0.01, progress=False),
     "sasrec": TrainConfig(loss="ce", epochs=30, batch_size=16, lr=0.01, progress=False),
+    "twotower": TrainConfig(loss="in_batch", epochs=30, batch_size=16, lr=0.01, progress=False),
     "kgcn": TrainConfig(epochs=15, batch_size=128, lr=0.05, n_negatives=1, progress=False),
     "lightgcn": TrainConfig(
         loss="bpr", epochs=20, batch_size=64, lr=0.02, n_negatives=1, progress=False
@@ -47,6 +48,7 @@ PARAMS = {
     "textcnn": {"factors": 8, "max_tokens": 6, "word_dim": 8, "widths": (2, 3), "filters": 8},
     "gru4rec": {"factors": 16, "hidden_size": 16, "max_len": 8, "dropout": 0.1},
     "sasrec": {"factors": 16, "max_len": 8, "dropout": 0.1},
+    "twotower": {"factors": 16, "max_len": 8, "layers": (32, 16), "temperature": 0.1},
     "kgcn": {"dim": 8, "n_neighbours": 4},
     "lightgcn": {"factors": 8, "layers": 2},
 }

@@ -10,8 +10,9 @@ name               protocol
 =================  =========================================================================
 ``amazon-beauty``  next-behaviour protocol (below) on S3-Rec's Amazon Beauty sequences
 ``ml-100k``        next-behaviour protocol on MovieLens-100K clicks (rating >= 4)
-``ml-1m-cross``    feature-cross protocol on MovieLens-1M (RecBole; Wang et al., DCN-V2,
-                   WWW 2021): every rating is a row, label = rating >= 4, random 8:1:1 split
+``ml-1m-cross``    feature-cross protocol on MovieLens-1M (AutoInt; Wang et al., DCN-V2,
+                   WWW 2021; RecBole): every rating but the neutral 3s is a row, label =
+                   rating >= 4, random 8:1:1 split
 ``criteo-sample``  Criteo's label + 13 integer + 26 categorical columns, random 8:1:1 split
 =================  =========================================================================
 
@@ -473,11 +474,15 @@ def random_split(
 
 
 def movielens_cross_tables(
-    tables: Tables, *, seed: int = 0, name: str = "ml-1m-cross"
+    tables: Tables, *, seed: int = 0, name: str = "ml-1m-cross", drop_neutral: bool = True
 ) -> CTRTables:
-    """The feature-cross protocol on MovieLens-1M as RecBole and the DCN-V2 paper run it.
+    """The feature-cross protocol on MovieLens-1M as the DCN-V2 paper and RecBole run it.
 
-    Every rating is a row with label = rating >= 4; rows are split at random 8:1:1. Fields,
+    Every rating is a row with label = rating >= 4; rows are split at random 8:1:1. With
+    ``drop_neutral`` (the default) the neutral ratings (3) are removed first: AutoInt's
+    preprocessing (Song et al. 2019, Sec. 5.1.1), which the DCN-V2 paper follows. The
+    published numbers need it: one-hot logistic regression on ids and demographics gets test
+    AUC 0.872 with it (RecBole's LR row: 0.8699) and 0.791 on every rating. Fields,
     as RecBole's ``ml-1m`` atomic files give them: ``user_id``, ``item_id``, ``gender``,
     ``age`` (ML-1M's code), ``occupation``, ``zip_code`` (as written), ``release_year``
     (from the title) and ``genres`` (multi). No histories. ``timestamp`` is the rating's
@@ -489,6 +494,9 @@ def movielens_cross_tables(
     interactions = tables.interactions
     if tables.items is None or tables.users is None:
         raise ValueError(f"{name}: needs movies.dat and users.dat")
+    n_ratings = len(interactions)
+    if drop_neutral:
+        interactions = interactions[interactions["value"].to_numpy() != 3]
     has_time = not interactions["timestamp"].isna().any()
     timestamps = (
         interactions["timestamp"].to_numpy(dtype=np.int64)
@@ -517,9 +525,11 @@ def movielens_cross_tables(
     )
     users = tables.users[["user_id", "gender", "age", "occupation", "zip_code"]].copy()
     description = (
-        f"{name}: MovieLens-1M feature-cross protocol (RecBole; DCN-V2 paper): "
+        f"{name}: MovieLens-1M feature-cross protocol (AutoInt, DCN-V2 paper, RecBole): "
         f"{len(frame):,} ratings by {frame['user_id'].nunique():,} users of "
-        f"{frame['item_id'].nunique():,} movies, every rating a row, label = rating >= 4 "
+        f"{frame['item_id'].nunique():,} movies, every rating a row"
+        + (f" ({n_ratings - len(frame):,} neutral ratings of 3 removed)" if drop_neutral else "")
+        + ", label = rating >= 4 "
         f"({int(frame['label'].sum()):,} positive, {frame['label'].mean():.1%}), random 8:1:1 "
         f"split (seed {seed}): {_counts(train, valid, test)}. Fields: user_id, item_id, "
         f"gender, age, occupation, zip_code, release_year, genres (max_len {max_len}); no "

@@ -23,6 +23,7 @@ from recforge.models.popularity import Popularity
 from recforge.models.ranker import Ranker
 from recforge.models.sasrec import SASRec
 from recforge.models.textcnn import TextCNN
+from recforge.models.twotower import TwoTower
 from recforge.models.widedeep import WideDeep
 
 MODELS: dict[str, type[NeuralRecommender] | type[FittedRecommender]] = {
@@ -41,6 +42,7 @@ MODELS: dict[str, type[NeuralRecommender] | type[FittedRecommender]] = {
     "textcnn": TextCNN,
     "gru4rec": GRU4Rec,
     "sasrec": SASRec,
+    "twotower": TwoTower,
 }
 
 #: ranking (CTR) models: ``forward(FeatureBatch) -> (B,)`` logits, built as

@@ -8,7 +8,8 @@ Each model family maps onto this differently, and only here:
   so the catalogue goes into an inner-product ANN index. iALS folds a live history into a
   fresh user vector (its exact user step), and the sequence models (GRU4Rec, SASRec) and
   Item2Vec encode the latest items, so a view recorded a second ago changes the next
-  answer; the others use the trained user vector.
+  answer (two-tower too: its user tower pools them, with 1/τ folded into the query);
+  the others use the trained user vector.
 * **history models** (EASE, ItemKNN, popularity): scores over the whole catalogue computed
   from the live history itself.
 * **re-rankers** (NeuMF, MLP): the full model scores the retrieved candidates.
@@ -37,6 +38,7 @@ from recforge.models.neumf import NeuMF
 from recforge.models.popularity import Popularity
 from recforge.models.sequential import SequentialRecommender
 from recforge.models.textcnn import TextCNN
+from recforge.models.twotower import TwoTower
 from recforge.representation.text import normalize_rows
 
 
@@ -81,6 +83,9 @@ class OnlineModel:
         model = self.model
         if self.item_vectors is None:
             return None
+        if isinstance(model, TwoTower):  # the history, plus the user's id where it reads one
+            query = model.query_vector(user_idx, history_idx)
+            return None if query is None else query.numpy()
         if isinstance(model, SequentialRecommender):
             if len(history_idx):
                 return model.encode(model.tokens_of(history_idx))[0].numpy()

@@ -6,7 +6,9 @@ and early stopping keeps the best weights.
 
 Sequence models (``uses_sequences``: GRU4Rec, SASRec) train on windows of users'
 time-ordered histories instead of (user, item) pairs: every position predicts the next item,
-against all items (``loss = "ce"``) or ``n_negatives`` uniform negatives (``"bce"``).
+against all items (``loss = "ce"``) or ``n_negatives`` uniform negatives (``"bce"``), or
+against the other targets of its batch with logQ correction (``"in_batch"``, two-tower
+retrieval; see :func:`in_batch_logits`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from recforge.core.sequences import Sequences
 from recforge.data.sampling import NegativeSampler, pairwise_epoch, pointwise_epoch
 from recforge.models.base import NeuralRecommender
 from recforge.models.sequential import SequentialRecommender
+from recforge.models.twotower import TwoTower
 from recforge.training import losses
 
 logger = logging.getLogger(__name__)
@@ -45,7 +48,9 @@ class TrainConfig:
         loss: ``"bce"`` (pointwise log loss with ``n_negatives`` per positive, NCF),
             ``"bpr"`` (pairwise) or, for sequence models, ``"ce"`` (softmax over all items)
             or ``"sampled_ce"`` (softmax over the target and ``n_negatives`` uniform items
-            shared by the batch: the full softmax's cost grows with the catalogue).
+            shared by the batch: the full softmax's cost grows with the catalogue), or
+            ``"in_batch"`` (softmax over the batch's targets: :func:`in_batch_logits`; the
+            batch holds up to ``batch_size`` x ``max_len`` targets, its square in logits).
         epochs: maximum number of epochs.
         batch_size: samples per step (history windows for sequence models). Large batches
             are what makes CPU training fast; scale ``lr`` with it.
@@ -58,12 +63,14 @@ class TrainConfig:
         patience: stop after this many validations without improvement (0 disables).
         valid_every: validate after every this many epochs (and after the last one).
         valid_metric: metric name from the validation callback that early stopping watches.
+        logq_correction: with ``"in_batch"``, subtract from each logit the log of its
+            item's sampling probability (Yi et al. 2019); off trains the biased softmax.
         seed: seeds negative sampling, shuffling and initialisation.
         threads: torch intra-op threads (None: leave torch's default).
         progress: show a progress bar.
     """
 
-    loss: Literal["bce", "bpr", "ce", "sampled_ce"] = "bce"
+    loss: Literal["bce", "bpr", "ce", "sampled_ce", "in_batch"] = "bce"
     epochs: int = 20
     batch_size: int = 4096
     lr: float = 0.001
@@ -72,6 +79,7 @@ class TrainConfig:
     n_negatives: int = 4
     negative_sampling: Literal["uniform", "popularity"] = "uniform"
     popularity_alpha: float = 0.75
+    logq_correction: bool = True
     patience: int = 5
     valid_every: int = 1
     valid_metric: str = "ndcg@10"
@@ -136,12 +144,15 @@ def fit(
         sequences = sequences if sequences is not None else Sequences.from_csr(train)
         model.set_histories(sequences)
         windows = sequences.windows(model.config.max_len)
+        window_users = torch.from_numpy(window_user_idx(sequences, model.config.max_len))
+        log_q = target_log_frequency(windows[1], model.n_items)
         epoch_samples = int((windows[1] > 0).sum())
         if config.loss == "bpr":
             raise ConfigError(
-                "training.loss", "sequence models train with 'ce', 'sampled_ce' or 'bce'"
+                "training.loss",
+                "sequence models train with 'ce', 'sampled_ce', 'in_batch' or 'bce'",
             )
-    elif config.loss in ("ce", "sampled_ce"):
+    elif config.loss in ("ce", "sampled_ce", "in_batch"):
         raise ConfigError(
             "training.loss", f"{config.loss!r} is for sequence models; use 'bce' or 'bpr'"
         )
@@ -164,7 +175,9 @@ def fit(
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         if isinstance(model, SequentialRecommender):
-            loss = _sequence_epoch(model, windows, optimizer, config, rng, epoch)
+            loss = _sequence_epoch(
+                model, windows, optimizer, config, rng, epoch, window_users, log_q
+            )
         else:
             loss = _train_epoch(model, train, sampler, optimizer, config, rng, epoch)
         seconds = time.perf_counter() - start
@@ -251,8 +264,12 @@ def _sequence_epoch(
     config: TrainConfig,
     rng: np.random.Generator,
     epoch: int,
+    window_users: Tensor,
+    log_q: Tensor,
 ) -> float:
-    """One pass over shuffled history windows; returns the mean loss per target."""
+    """One pass over shuffled history windows; returns the mean loss per target.
+    ``window_users`` ``(W,)`` is each window's user, ``log_q`` ``(I,)`` the items' log
+    sampling probabilities (``"in_batch"``)."""
     model.train()
     inputs, targets = (torch.from_numpy(w) for w in windows)
     total, count = 0.0, 0
@@ -264,7 +281,7 @@ def _sequence_epoch(
     for rows in bar:
         longest = max(int(lengths[rows].max()), 1)
         batch = SequenceBatch(inputs[rows, -longest:], targets[rows, -longest:])
-        loss, n_targets = _sequence_loss(model, batch, config, rng)
+        loss, n_targets = _sequence_loss(model, batch, config, rng, window_users[rows], log_q)
         total += _step(optimizer, loss) * n_targets
         count += n_targets
     return _mean_loss(total, count, epoch)
@@ -275,12 +292,22 @@ def _sequence_loss(
     batch: SequenceBatch,
     config: TrainConfig,
     rng: np.random.Generator,
+    user_idx: Tensor | None = None,
+    log_q: Tensor | None = None,
 ) -> tuple[Tensor, int]:
-    """Next-item loss over every position of ``batch`` that has a target, and their number."""
+    """Next-item loss over every position of ``batch`` that has a target, and their number
+    (``user_idx`` ``(B,)``: the windows' users; ``log_q`` ``(I,)``: for ``"in_batch"``)."""
     present = batch.targets > 0  # (B, L)
-    hidden = model.hidden(batch.inputs)[present]  # (N, D)
+    if isinstance(model, TwoTower):  # its query may read the user's id
+        hidden = model.hidden(batch.inputs, user_idx)[present]  # (N, D)
+    else:
+        hidden = model.hidden(batch.inputs)[present]  # (N, D)
     target = batch.targets[present] - 1  # (N,) item index
     items = model.item_vectors()  # (I, D)
+    if config.loss == "in_batch":
+        log_q = log_q if config.logq_correction else None
+        logits = in_batch_logits(hidden, items[target], target, log_q)  # (N, N)
+        return losses.softmax_ce(logits, torch.arange(len(target))), len(target)
     if config.loss == "ce":
         return losses.softmax_ce(hidden @ items.T, target), len(target)
     if config.loss == "sampled_ce":  # one set of uniform negatives for the batch
@@ -302,6 +329,62 @@ def _sequence_loss(
     weight = torch.cat([torch.ones_like(positive[:, None]), drawn], 1)
     # SASRec's loss −log σ(pos) − Σ log(1 − σ(neg)), averaged over positions
     return losses.pointwise_bce(logits, labels, weight) * logits.shape[1], len(target)
+
+
+def in_batch_logits(
+    query: Tensor, candidates: Tensor, target: Tensor, log_q: Tensor | None
+) -> Tensor:
+    """Logits ``(N, N)`` of the in-batch sampled softmax: row i scores every target of the
+    batch for query i, its own positive on the diagonal (Yi et al., RecSys 2019, Section 3).
+
+    * **logQ correction**: column j is ``s(x_i, y_j) − log p_j``, ``p_j = exp(log_q[y_j])``
+      the probability that a batch slot holds item ``y_j``. In-batch negatives are drawn in
+      proportion to popularity; uncorrected, the softmax learns ``log p(y|x) − log p_y``
+      and over-penalises popular items. The correction cancels that: a sampled softmax whose
+      optimum is the full softmax's. Batches are slices of a shuffled epoch, so ``p_j`` is
+      item j's share of the epoch's targets, counted once from the training windows (the
+      paper's streaming estimate is for an unbounded stream); item j's expected count in a
+      batch of B slots is B·p_j, and log B, common to every logit, cancels.
+    * **duplicates**: where another row's target is row i's own positive, that column is
+      not a negative and is masked to −inf (a popular item is often the target of several
+      rows; unmasked, its positive would also count as its negative).
+
+    Args:
+        query: ``(N, E)`` query vectors.
+        candidates: ``(N, E)`` the item vectors of ``target``.
+        target: ``(N,)`` item index of each row's positive.
+        log_q: ``(I,)`` log sampling probability per item, or None (no correction).
+
+    >>> logits = in_batch_logits(
+    ...     torch.eye(3), torch.eye(3), torch.tensor([4, 7, 4]), torch.log(torch.rand(8))
+    ... )
+    >>> bool(logits[0, 2] == -torch.inf and logits[2, 0] == -torch.inf), logits.shape
+    (True, torch.Size([3, 3]))
+    """
+    logits = query @ candidates.T  # (N, N) s(x_i, y_j)
+    if log_q is not None:
+        logits = logits - log_q[target][None, :]  # s^c(x_i, y_j) = s(x_i, y_j) − log p_j
+    same = target[:, None] == target[None, :]  # (N, N)
+    same.fill_diagonal_(False)  # the positive itself stays
+    return logits.masked_fill(same, -torch.inf)
+
+
+def target_log_frequency(targets: np.ndarray, n_items: int) -> Tensor:
+    """``(I,)`` float32 log of each item's share of the target tokens ``targets`` (0 = no
+    target); an item that is never a target never enters a batch and gets log(1/N)."""
+    counts = np.bincount(targets[targets > 0] - 1, minlength=n_items).astype(np.float64)
+    return torch.from_numpy(np.log(np.maximum(counts, 1.0) / max(counts.sum(), 1.0))).float()
+
+
+def window_user_idx(sequences: Sequences, max_len: int) -> np.ndarray:
+    """``(W,)`` the user of each row of ``sequences.windows(max_len)``: rows come user by
+    user, ⌈(n − 1) / max_len⌉ of them for a history of n items.
+
+    >>> window_user_idx(Sequences.from_lists([[5, 6, 7, 8], [1], [2, 3]]), 2).tolist()
+    [0, 0, 2]
+    """
+    n_inputs = np.maximum(np.diff(sequences.indptr) - 1, 0)  # (U,) positions with a next item
+    return np.repeat(np.arange(len(sequences)), -(-n_inputs // max_len))
 
 
 def _step(optimizer: torch.optim.Optimizer, loss: Tensor) -> float:
