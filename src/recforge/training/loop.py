@@ -13,8 +13,6 @@ retrieval; see :func:`in_batch_logits`).
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -36,6 +34,7 @@ from recforge.models.base import NeuralRecommender
 from recforge.models.sequential import SequentialRecommender
 from recforge.models.twotower import TwoTower
 from recforge.training import losses
+from recforge.training.early_stopping import EarlyStopping
 
 logger = logging.getLogger(__name__)
 
@@ -164,12 +163,8 @@ def fit(
         train, distribution=config.negative_sampling, alpha=config.popularity_alpha
     )
     optimizer = make_optimizer(model, config)
-    if log_path:
-        Path(log_path).write_text("")
     result = TrainResult()
-    best_score = -np.inf
-    best_state = None
-    stale = 0
+    stopper = EarlyStopping(config.patience, log_path)
     train_seconds = 0.0
     n_samples = 0
     for epoch in range(1, config.epochs + 1):
@@ -192,26 +187,16 @@ def fit(
                     "training.valid_metric",
                     f"{config.valid_metric!r} is not among the validation metrics {sorted(valid)}",
                 )
-            score = valid[config.valid_metric]
-            if score > best_score:
-                best_score, stale = score, 0
-                best_state = copy.deepcopy(model.state_dict())
-                result.best_epoch, result.best_valid = epoch, valid
-            else:
-                stale += 1
-        result.history.append(record)
-        logger.info("epoch %d %s", epoch, record)
-        if log_path:
-            with Path(log_path).open("a") as log:
-                log.write(json.dumps(record) + "\n")
-        if config.patience and stale >= config.patience:
-            logger.info("early stop at epoch %d (best %d)", epoch, result.best_epoch)
+            stopper.validated(model, epoch, valid[config.valid_metric], valid)
+        stopper.record(record)
+        if stopper.should_stop:
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    else:
-        result.best_epoch = len(result.history)
-    model.eval()
+    stopper.restore(model)
+    result.history, result.best_epoch, result.best_valid = (
+        stopper.history,
+        stopper.best_epoch,
+        stopper.best_valid,
+    )
     result.seconds = train_seconds
     result.samples_per_second = n_samples / max(train_seconds, 1e-9)
     return result

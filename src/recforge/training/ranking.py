@@ -23,7 +23,6 @@ Dimension letters: B rows, V rows of an embedding table.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -42,6 +41,7 @@ from recforge.core.errors import ConfigError
 from recforge.evaluation import metrics
 from recforge.models.ranker import FeatureEmbedding, Ranker
 from recforge.training import losses
+from recforge.training.early_stopping import EarlyStopping
 
 logger = logging.getLogger(__name__)
 
@@ -174,10 +174,8 @@ def fit_ranker(
     rng = np.random.default_rng(config.seed)
     counts = _index_counts(model, train, config) if config.embedding_l2 > 0 else {}
     optimizer = make_ranker_optimizer(model, config)
-    if log_path:
-        Path(log_path).write_text("")
     result = RankerTrainResult()
-    best_score, best_state, stale = -math.inf, None, 0
+    stopper = EarlyStopping(config.patience if valid is not None else 0, log_path)
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         loss = _train_epoch(model, train, optimizer, counts, config, rng, epoch)
@@ -187,26 +185,16 @@ def fit_ranker(
         if valid is not None:
             scores = evaluate_ranker(model, valid, batch_size=config.eval_batch_size)
             record["valid"] = scores
-            score = _selection_score(scores, config.valid_metric)
-            if score > best_score:
-                best_score, stale = score, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                result.best_epoch, result.best_valid = epoch, scores
-            else:
-                stale += 1
-        result.history.append(record)
-        logger.info("epoch %d %s", epoch, record)
-        if log_path:
-            with Path(log_path).open("a") as log:
-                log.write(json.dumps(record) + "\n")
-        if valid is not None and config.patience and stale >= config.patience:
-            logger.info("early stop at epoch %d (best %d)", epoch, result.best_epoch)
+            stopper.validated(model, epoch, _selection_score(scores, config.valid_metric), scores)
+        stopper.record(record)
+        if stopper.should_stop:
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    else:
-        result.best_epoch = len(result.history)
-    model.eval()
+    stopper.restore(model)
+    result.history, result.best_epoch, result.best_valid = (
+        stopper.history,
+        stopper.best_epoch,
+        stopper.best_valid,
+    )
     result.samples_per_second = len(train) * len(result.history) / max(result.seconds, 1e-9)
     return result
 
