@@ -23,7 +23,6 @@ from recforge.training.experiment import load_experiment, run_experiment
 from recforge.training.loop import (
     TrainConfig,
     fit,
-    in_batch_logits,
     target_log_frequency,
     window_user_idx,
 )
@@ -78,13 +77,13 @@ def test_in_batch_logits_subtract_log_q_and_mask_duplicate_positives():
     candidates = torch.tensor([[3.0, 1.0], [1.0, 1.0], [3.0, 1.0]])
     target = torch.tensor([5, 1, 5])  # rows 0 and 2 share their positive
     log_q = torch.log(torch.tensor([0.1, 0.2, 0.1, 0.1, 0.1, 0.4]))
-    logits = in_batch_logits(query, candidates, target, log_q)
+    logits = losses.in_batch_logits(query, candidates, target, log_q)
     raw = query @ candidates.T
     expected = raw - torch.log(torch.tensor([0.4, 0.2, 0.4]))[None, :]  # − log p_{y_j}
     expected[0, 2] = expected[2, 0] = -torch.inf  # the other copy of a row's positive
     torch.testing.assert_close(logits, expected)
     torch.testing.assert_close(
-        in_batch_logits(query, candidates, target, None).diagonal(), raw.diagonal()
+        losses.in_batch_logits(query, candidates, target, None).diagonal(), raw.diagonal()
     )
 
 
@@ -94,7 +93,7 @@ def test_duplicate_positives_are_not_counted_as_negatives():
     query = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
     candidates = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
     target = torch.tensor([3, 3])
-    logits = in_batch_logits(query, candidates, target, torch.zeros(4))
+    logits = losses.in_batch_logits(query, candidates, target, torch.zeros(4))
     assert float(losses.softmax_ce(logits, torch.arange(2))) == 0.0
     unmasked = query @ candidates.T
     assert float(losses.softmax_ce(unmasked, torch.arange(2))) == pytest.approx(np.log(2))

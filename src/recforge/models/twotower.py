@@ -20,7 +20,7 @@ position): YouTube DNN's next-watch objective, matched to time-ordered protocols
 but the target: a held-out item from the rest of the history, matched to random splits,
 whose test items are not the latest ones. The other targets of the batch are
 the negatives, each logit corrected by the log of its item's sampling probability (logQ) and
-in-batch copies of a row's own positive masked: see ``training.loop.in_batch_logits``. The
+in-batch copies of a row's own positive masked: see ``training.losses.in_batch_logits``. The
 other sequence losses (``ce``, ``sampled_ce``, ``bce``) train it too.
 
 The model keeps users' latest items as a buffer (:class:`SequentialRecommender`), so

@@ -8,7 +8,7 @@ Sequence models (``uses_sequences``: GRU4Rec, SASRec) train on windows of users'
 time-ordered histories instead of (user, item) pairs: every position predicts the next item,
 against all items (``loss = "ce"``) or ``n_negatives`` uniform negatives (``"bce"``), or
 against the other targets of its batch with logQ correction (``"in_batch"``, two-tower
-retrieval; see :func:`in_batch_logits`).
+retrieval; see :func:`~recforge.training.losses.in_batch_logits`).
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ class TrainConfig:
             ``"bpr"`` (pairwise) or, for sequence models, ``"ce"`` (softmax over all items)
             or ``"sampled_ce"`` (softmax over the target and ``n_negatives`` uniform items
             shared by the batch: the full softmax's cost grows with the catalogue), or
-            ``"in_batch"`` (softmax over the batch's targets: :func:`in_batch_logits`; the
-            batch holds up to ``batch_size`` x ``max_len`` targets, its square in logits).
+            ``"in_batch"`` (softmax over the batch's targets with logQ correction:
+            ``losses.in_batch_logits``; the batch holds up to ``batch_size`` x ``max_len``
+            targets, its square in logits).
         epochs: maximum number of epochs.
         batch_size: samples per step (history windows for sequence models). Large batches
             are what makes CPU training fast; scale ``lr`` with it.
@@ -291,7 +292,7 @@ def _sequence_loss(
     items = model.item_vectors()  # (I, D)
     if config.loss == "in_batch":
         log_q = log_q if config.logq_correction else None
-        logits = in_batch_logits(hidden, items[target], target, log_q)  # (N, N)
+        logits = losses.in_batch_logits(hidden, items[target], target, log_q)  # (N, N)
         return losses.softmax_ce(logits, torch.arange(len(target))), len(target)
     if config.loss == "ce":
         return losses.softmax_ce(hidden @ items.T, target), len(target)
@@ -314,44 +315,6 @@ def _sequence_loss(
     weight = torch.cat([torch.ones_like(positive[:, None]), drawn], 1)
     # SASRec's loss −log σ(pos) − Σ log(1 − σ(neg)), averaged over positions
     return losses.pointwise_bce(logits, labels, weight) * logits.shape[1], len(target)
-
-
-def in_batch_logits(
-    query: Tensor, candidates: Tensor, target: Tensor, log_q: Tensor | None
-) -> Tensor:
-    """Logits ``(N, N)`` of the in-batch sampled softmax: row i scores every target of the
-    batch for query i, its own positive on the diagonal (Yi et al., RecSys 2019, Section 3).
-
-    * **logQ correction**: column j is ``s(x_i, y_j) − log p_j``, ``p_j = exp(log_q[y_j])``
-      the probability that a batch slot holds item ``y_j``. In-batch negatives are drawn in
-      proportion to popularity; uncorrected, the softmax learns ``log p(y|x) − log p_y``
-      and over-penalises popular items. The correction cancels that: a sampled softmax whose
-      optimum is the full softmax's. Batches are slices of a shuffled epoch, so ``p_j`` is
-      item j's share of the epoch's targets, counted once from the training windows (the
-      paper's streaming estimate is for an unbounded stream); item j's expected count in a
-      batch of B slots is B·p_j, and log B, common to every logit, cancels.
-    * **duplicates**: where another row's target is row i's own positive, that column is
-      not a negative and is masked to −inf (a popular item is often the target of several
-      rows; unmasked, its positive would also count as its negative).
-
-    Args:
-        query: ``(N, E)`` query vectors.
-        candidates: ``(N, E)`` the item vectors of ``target``.
-        target: ``(N,)`` item index of each row's positive.
-        log_q: ``(I,)`` log sampling probability per item, or None (no correction).
-
-    >>> logits = in_batch_logits(
-    ...     torch.eye(3), torch.eye(3), torch.tensor([4, 7, 4]), torch.log(torch.rand(8))
-    ... )
-    >>> bool(logits[0, 2] == -torch.inf and logits[2, 0] == -torch.inf), logits.shape
-    (True, torch.Size([3, 3]))
-    """
-    logits = query @ candidates.T  # (N, N) s(x_i, y_j)
-    if log_q is not None:
-        logits = logits - log_q[target][None, :]  # s^c(x_i, y_j) = s(x_i, y_j) − log p_j
-    same = target[:, None] == target[None, :]  # (N, N)
-    same.fill_diagonal_(False)  # the positive itself stays
-    return logits.masked_fill(same, -torch.inf)
 
 
 def target_log_frequency(targets: np.ndarray, n_items: int) -> Tensor:

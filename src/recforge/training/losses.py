@@ -53,3 +53,41 @@ def minibatch_aware_l2(weight: Tensor, used: Tensor, counts: Tensor) -> Tensor:
     rows = torch.unique(used)
     rows = rows[rows > 0]
     return (weight[rows].pow(2).sum(dim=-1) / counts[rows].clamp(min=1.0)).sum()
+
+
+def in_batch_logits(
+    query: Tensor, candidates: Tensor, target: Tensor, log_q: Tensor | None
+) -> Tensor:
+    """Logits ``(N, N)`` of the in-batch sampled softmax: row i scores every target of the
+    batch for query i, its own positive on the diagonal (Yi et al., RecSys 2019, Section 3).
+
+    * **logQ correction**: column j is ``s(x_i, y_j) − log p_j``, ``p_j = exp(log_q[y_j])``
+      the probability that a batch slot holds item ``y_j``. In-batch negatives are drawn in
+      proportion to popularity; uncorrected, the softmax learns ``log p(y|x) − log p_y``
+      and over-penalises popular items. The correction cancels that: a sampled softmax whose
+      optimum is the full softmax's. Batches are slices of a shuffled epoch, so ``p_j`` is
+      item j's share of the epoch's targets, counted once from the training windows (the
+      paper's streaming estimate is for an unbounded stream); item j's expected count in a
+      batch of B slots is B·p_j, and log B, common to every logit, cancels.
+    * **duplicates**: where another row's target is row i's own positive, that column is
+      not a negative and is masked to −inf (a popular item is often the target of several
+      rows; unmasked, its positive would also count as its negative).
+
+    Args:
+        query: ``(N, E)`` query vectors.
+        candidates: ``(N, E)`` the item vectors of ``target``.
+        target: ``(N,)`` item index of each row's positive.
+        log_q: ``(I,)`` log sampling probability per item, or None (no correction).
+
+    >>> logits = in_batch_logits(
+    ...     torch.eye(3), torch.eye(3), torch.tensor([4, 7, 4]), torch.log(torch.rand(8))
+    ... )
+    >>> bool(logits[0, 2] == -torch.inf and logits[2, 0] == -torch.inf), logits.shape
+    (True, torch.Size([3, 3]))
+    """
+    logits = query @ candidates.T  # (N, N) s(x_i, y_j)
+    if log_q is not None:
+        logits = logits - log_q[target][None, :]  # s^c(x_i, y_j) = s(x_i, y_j) − log p_j
+    same = target[:, None] == target[None, :]  # (N, N)
+    same.fill_diagonal_(False)  # the positive itself stays
+    return logits.masked_fill(same, -torch.inf)
