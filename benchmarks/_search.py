@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -73,6 +73,11 @@ class Benchmark:
     select_on: str = "ndcg@10"
     columns: tuple[str, ...] = ("hr@10", "ndcg@10")
     anchors: dict[str, tuple[str, dict[str, float]]] = field(default_factory=dict)
+    #: table rows that train a registered model under another name
+    aliases: dict[str, str] = field(default_factory=lambda: {"neumf-pretrained": "neumf"})
+    #: rows validated (early stopping and selection) under another protocol than
+    #: ``evaluation.protocol``, e.g. a model chosen for the sampled protocol
+    valid_protocols: dict[str, Literal["full", "sampled"]] = field(default_factory=dict)
 
     def experiment(
         self,
@@ -83,7 +88,7 @@ class Benchmark:
         tag: str,
         pretrained: dict[str, str] | None = None,
     ) -> ExperimentConfig:
-        model_name = "neumf" if name == "neumf-pretrained" else name
+        model_name = self.aliases.get(name, name)
         config_class = MODELS[model_name].config_class
         if "seed" in {f.name for f in fields(config_class)}:
             params = {**params, "seed": seed}  # models with their own RNG (iALS init)
@@ -94,7 +99,10 @@ class Benchmark:
             output_dir=str(self.runs_dir),
             data=self.data,
             training=replace(self.training, seed=seed, **training),
-            evaluation=self.evaluation,
+            evaluation=replace(
+                self.evaluation,
+                valid_protocol=self.valid_protocols.get(name, self.evaluation.valid_protocol),
+            ),
         )
 
     def run_one(self, config: ExperimentConfig, data: Prepared) -> dict[str, Any]:

@@ -33,7 +33,9 @@ from recforge.training.loop import TrainConfig
 from _common import ROOT, environment_markdown, median_text
 from _search import Benchmark, main
 
-ORDER = ["popularity", "ease", "ials", "bprmf", "item2vec", "gru4rec", "sasrec"]
+ORDER = ["popularity", "ease", "ials", "bprmf", "item2vec", "gru4rec", "sasrec", "sasrec-bce"]
+#: rows chosen and early-stopped on sampled validation (the paper's protocol and loss)
+SAMPLED_ROWS = {"sasrec-bce": "sasrec"}
 COLUMNS = ("hr@10", "ndcg@10")
 COLUMNS_KS = (10,)
 
@@ -77,7 +79,26 @@ BEAUTY = Benchmark(
                 {**SEQUENCE_TRAINING, "loss": "sampled_ce", "n_negatives": 1024, "lr": 0.002},
             )
         ],
+        # SASRec as its paper trains it (one uniform negative per position, binary
+        # cross-entropy, lr 0.001, batch 128), chosen on sampled validation
+        "sasrec-bce": [
+            (
+                {"factors": 64, "max_len": 50, "dropout": 0.5, "blocks": 2, "heads": 1},
+                {
+                    **SEQUENCE_TRAINING,
+                    "loss": "bce",
+                    "n_negatives": 1,
+                    "lr": 0.001,
+                    "batch_size": 128,
+                    "epochs": 200,
+                    "valid_every": 5,
+                    "patience": 4,
+                },
+            )
+        ],
     },
+    aliases=SAMPLED_ROWS,
+    valid_protocols=dict.fromkeys(SAMPLED_ROWS, "sampled"),
 )
 
 ML100K = replace(
@@ -132,7 +153,8 @@ def add_sampled(entry: dict[str, Any], data: Any) -> None:
 
 def table(payload: dict[str, Any], protocol: str, anchors: bool) -> list[str]:
     lines = [
-        "| model | chosen on validation (full NDCG@10) | test HR@10 | test NDCG@10 "
+        "| model | chosen on validation NDCG@10 (full; sampled for SASRec-BCE) | test HR@10 "
+        "| test NDCG@10 "
         "| reads valid item | seeds | best epochs | fit s |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -145,7 +167,7 @@ def table(payload: dict[str, Any], protocol: str, anchors: bool) -> list[str]:
         fit = statistics.median(r["fit_seconds"] for r in entry["runs"])
         cells = " | ".join(median_text([m[c] for m in metrics], 4) for c in COLUMNS)
         epochs = ", ".join(str(r["best_epoch"]) for r in entry["runs"] if r["best_epoch"]) or "-"
-        reads = "yes" if name in ("ease", "ials", "item2vec", "gru4rec", "sasrec") else "no"
+        reads = "no" if name in ("popularity", "bprmf") else "yes"
         lines.append(
             f"| {name} | {chosen or '-'} | {cells} | {reads} | {len(metrics)} | {epochs} "
             f"| {fit:.1f} |"
@@ -157,11 +179,16 @@ def table(payload: dict[str, Any], protocol: str, anchors: bool) -> list[str]:
 
 NOTES = {
     "beauty": [
-        "- Sampled vs full ranking: SASRec here trains with a softmax against 1,024 "
+        "- Sampled vs full ranking: `sasrec` trains with a softmax against 1,024 "
         "negatives and is chosen on full-ranking validation; it clears the published SASRec "
-        "row on full ranking by a wide margin but not on the 1-plus-99 protocol, which "
-        "rewards separating the target from uniformly drawn (mostly rare) items, what the "
-        "paper's one-negative binary loss trains for. No model here reaches S3-Rec's "
+        "row on full ranking by a wide margin but not on the 1-plus-99 protocol. "
+        "`sasrec-bce` is SASRec as its paper trains it (one uniform negative per position, "
+        "binary cross-entropy, lr 0.001, batch 128, up to 200 epochs), chosen and "
+        "early-stopped on the sampled protocol's validation: its full-ranking numbers land on "
+        "the published full-ranking SASRec row (the S3-Rec repository's SASRec trains with "
+        "this loss), and its sampled test HR@10 is ~3 % under the S3-Rec paper's SASRec row "
+        "although its sampled validation HR@10 reaches ~0.50. Not tried: the S3-Rec code's "
+        "post-norm blocks with two heads and GELU. No model here reaches S3-Rec's "
         "self-supervised pre-training (not implemented).",
         "- Sequence models train with a softmax over the target and 1,024 items drawn "
         'uniformly per batch (`loss = "sampled_ce"`): on 2 CPU cores the full softmax over '
@@ -223,7 +250,7 @@ def render_for(dataset: str, name: str, bench: Benchmark):
             "",
             *NOTES[dataset],
             "",
-            "## Every candidate (full ranking; validation decides)",
+            "## Every candidate (validation decides, on the sampled protocol for sasrec-bce and on full ranking for the rest; test on full ranking)",
             "",
             *bench.candidates_table(payload, ORDER),
             "",
