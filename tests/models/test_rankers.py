@@ -147,7 +147,7 @@ def make_ctr_batch(
 
 def build(name: str, schema: FeatureSchema, seed: int = 0) -> Ranker:
     cls = RANKERS[name]
-    if not schema.history and getattr(cls, "requires_history", False):
+    if not schema.history and cls.requires_history:
         pytest.skip(f"{name} reads a behaviour sequence; this data has none")
     torch.manual_seed(seed)
     return cls(from_dict(cls.config_class, PARAMS.get(name, {})), schema)
@@ -172,7 +172,7 @@ def trained(data: tuple[str, FeatureSchema, FeatureBatch]) -> dict[str, tuple]:
     valid, test = split(rest, 0.5)
     out = {}
     for name in RANKERS:
-        if not schema.history and getattr(RANKERS[name], "requires_history", False):
+        if not schema.history and RANKERS[name].requires_history:
             continue  # DIN, DIEN: skipped on data without history (see build)
         model = build(name, schema)
         result = fit_ranker(model, train, valid, TRAINING.get(name, DEFAULT_TRAINING))

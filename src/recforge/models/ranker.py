@@ -40,6 +40,8 @@ class Ranker(nn.Module):
     reads ``model.embedding.batch_indices`` for DIN's mini-batch aware regularisation."""
 
     config_class: ClassVar[type]
+    #: True for models that need a behaviour history in the schema (DIN, DIEN)
+    requires_history: ClassVar[bool] = False
 
     def __init__(self, config: Any, schema: FeatureSchema) -> None:
         super().__init__()
