@@ -57,6 +57,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def check_format_version(payload: Any, path: Path, expected: int, what: str = "checkpoint") -> None:
+    """Refuse ``payload`` unless it is a dict written in format version ``expected``."""
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise CheckpointError(f"{path}: not a recforge {what} (no format_version)")
+    if payload["format_version"] != expected:
+        raise CheckpointError(
+            f"{path}: {what} format_version {payload['format_version']} is not supported "
+            f"(this recforge reads version {expected})"
+        )
+
+
 def load_checkpoint(path: str | Path, registry: dict[str, Any]) -> Recommender:
     """Rebuild the model saved at ``path``."""
     path = Path(path)
@@ -66,13 +77,7 @@ def load_checkpoint(path: str | Path, registry: dict[str, Any]) -> Recommender:
         raise CheckpointError(f"{path}: checkpoint not found") from error
     except Exception as error:  # corrupt or not a torch file
         raise CheckpointError(f"{path}: not a readable recforge checkpoint ({error})") from error
-    if not isinstance(payload, dict) or "format_version" not in payload:
-        raise CheckpointError(f"{path}: not a recforge checkpoint (no format_version)")
-    if payload["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format_version {payload['format_version']} is not supported "
-            f"(this recforge reads version {FORMAT_VERSION})"
-        )
+    check_format_version(payload, path, FORMAT_VERSION)
     name = payload["model"]
     if name not in registry:
         raise CheckpointError(f"{path}: unknown model {name!r}")

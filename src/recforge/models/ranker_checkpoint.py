@@ -26,7 +26,7 @@ from recforge.core.config import from_dict
 from recforge.core.errors import ConfigError
 from recforge.features.fields import FeatureSchema
 from recforge.models import RANKERS
-from recforge.models.checkpoint import CheckpointError
+from recforge.models.checkpoint import CheckpointError, check_format_version
 from recforge.models.ranker import Ranker
 
 RANKER_FORMAT_VERSION = 1
@@ -73,16 +73,6 @@ def _name(model: Ranker, registry: dict[str, type[Ranker]]) -> str:
     raise CheckpointError(f"{type(model).__name__} is not in the ranker registry")
 
 
-def _check_version(payload: Any, path: Path) -> None:
-    if not isinstance(payload, dict) or "format_version" not in payload:
-        raise CheckpointError(f"{path}: not a recforge ranker checkpoint (no format_version)")
-    if payload["format_version"] != RANKER_FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: ranker format_version {payload['format_version']} is not supported "
-            f"(this recforge reads version {RANKER_FORMAT_VERSION})"
-        )
-
-
 def load_ranker(directory: str | Path, registry: dict[str, type[Ranker]] | None = None) -> Ranker:
     """Rebuild the ranker saved in ``directory``, in eval mode.
 
@@ -104,7 +94,7 @@ def load_ranker(directory: str | Path, registry: dict[str, type[Ranker]] | None 
         raise CheckpointError(f"{config_path}: ranker checkpoint not found") from error
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{config_path}: not valid JSON ({error})") from error
-    _check_version(description, config_path)
+    check_format_version(description, config_path, RANKER_FORMAT_VERSION, "ranker checkpoint")
     name = description.get("model")
     if name not in registry:
         raise CheckpointError(f"{config_path}: unknown ranker {name!r} (known: {sorted(registry)})")
@@ -122,7 +112,7 @@ def load_ranker(directory: str | Path, registry: dict[str, type[Ranker]] | None 
         raise CheckpointError(f"{weights_path}: weights not found") from error
     except Exception as error:  # corrupt or not a torch file
         raise CheckpointError(f"{weights_path}: not readable weights ({error})") from error
-    _check_version(payload, weights_path)
+    check_format_version(payload, weights_path, RANKER_FORMAT_VERSION, "ranker checkpoint")
     model = cls(config, schema)
     try:
         model.load_state_dict(payload["state"])
