@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve-demo test lint bench bench-ncf bench-ml100k bench-speed bench-serving bench-representation bench-cold-start bench-kg clean
+.PHONY: demo serve-demo test lint bench bench-ncf bench-ml100k bench-speed bench-serving bench-representation bench-cold-start bench-kg bench-ranking-speed clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
-bench: bench-ncf bench-ml100k bench-speed bench-serving bench-representation bench-cold-start bench-kg
+bench: bench-ncf bench-ml100k bench-speed bench-serving bench-representation bench-cold-start bench-kg bench-ranking-speed
 
 bench-ncf: $(STAMP)
 	$(BIN)/python benchmarks/ncf_ml1m.py
@@ -51,6 +51,9 @@ bench-cold-start: $(STAMP)
 
 bench-kg: $(STAMP)
 	$(BIN)/python benchmarks/knowledge_graph.py
+
+bench-ranking-speed: $(STAMP)
+	$(BIN)/python benchmarks/ranking_speed.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

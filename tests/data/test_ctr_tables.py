@@ -262,7 +262,7 @@ def test_unknown_name_and_missing_data(tmp_path: Path) -> None:
     (tmp_path / "criteo-sample").mkdir()
     with pytest.raises(DatasetNotFoundError, match=r"criteo_sample\.txt.*not found"):
         ctr_tables("criteo-sample", root=tmp_path)
-    assert CTR_DATASETS == ("amazon-beauty", "ml-100k", "ml-1m-cross", "criteo-sample")
+    assert CTR_DATASETS == ("amazon-beauty", "ml-100k", "ml-1m-cross", "criteo-sample", "criteo")
 
 
 # --- real data --------------------------------------------------------------------------------

@@ -21,10 +21,13 @@ def build(name: str, n_users: int = 3, n_items: int = 9):
     torch.manual_seed(0)
     if name == "sasrec":
         return SASRec(SASRecConfig(**SMALL, heads=2), n_users, n_items).eval()
+    if name == "sasrec-post":  # the BERT4Rec / S3-Rec code's blocks
+        post = SASRecConfig(**SMALL, heads=2, norm_first=False, activation="gelu", feedforward=32)
+        return SASRec(post, n_users, n_items).eval()
     return GRU4Rec(GRU4RecConfig(**SMALL, hidden_size=16), n_users, n_items).eval()
 
 
-@pytest.fixture(params=["gru4rec", "sasrec"])
+@pytest.fixture(params=["gru4rec", "sasrec", "sasrec-post"])
 def name(request):
     return request.param
 
@@ -89,6 +92,7 @@ def test_sequence_losses_are_refused_for_pair_models(planted):
         ("sasrec", "ce"),
         ("sasrec", "sampled_ce"),
         ("sasrec", "bce"),  # the paper's loss (it converges too slowly for GRU4Rec here)
+        ("sasrec-post", "bce"),
     ],
 )
 def test_learns_what_follows_what(name, loss):
@@ -122,3 +126,13 @@ def test_serving_view_reads_the_live_history(name):
     stored = online.query(0, np.array([], np.int64))
     np.testing.assert_allclose(stored, model.encode(model.user_history[:1])[0].numpy())
     assert online.query(None, np.array([], np.int64)) is None
+
+
+def test_sasrec_block_options_are_checked():
+    with pytest.raises(ValueError, match="activation"):
+        SASRecConfig(activation="tanh")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="feedforward"):
+        SASRecConfig(feedforward=-1)
+    post = build("sasrec-post")
+    assert post.blocks.norm is None and hasattr(post, "embedding_norm")
+    assert build("sasrec").blocks.norm is not None

@@ -14,6 +14,9 @@ name               protocol
                    WWW 2021; RecBole): every rating but the neutral 3s is a row, label =
                    rating >= 4, random 8:1:1 split
 ``criteo-sample``  Criteo's label + 13 integer + 26 categorical columns, random 8:1:1 split
+``criteo``         the same protocol on a Criteo file the caller names (``path=``: the
+                   Kaggle ``train.txt``, 45,840,617 rows), categorical columns read as
+                   pandas ``category`` (object strings would cost ~60 bytes a cell)
 =================  =========================================================================
 
 **Next-behaviour protocol** (DIN, Zhou et al., KDD 2018, Sec. 6.1, with a validation step).
@@ -113,21 +116,42 @@ class CTRTables:
             raise ValueError(f"{self.name}: events are needed exactly when history is given")
 
 
-def ctr_tables(name: str, *, seed: int = 0, root: str | Path | None = None) -> CTRTables:
+def ctr_tables(
+    name: str,
+    *,
+    seed: int = 0,
+    root: str | Path | None = None,
+    path: str | Path | None = None,
+) -> CTRTables:
     """Build the CTR tables of ``name`` from its files under ``root`` (default ``$RECFORGE_DATA``).
 
     Args:
-        name: ``amazon-beauty``, ``ml-100k``, ``ml-1m-cross`` or ``criteo-sample``.
+        name: ``amazon-beauty``, ``ml-100k``, ``ml-1m-cross``, ``criteo-sample`` or ``criteo``.
         seed: seeds the sampled negatives (next-behaviour protocol) or the random split.
         root: the data root; ``$RECFORGE_DATA`` when ``None``.
+        path: ``criteo`` only (and required there): the Criteo file, in a layout
+            :func:`~recforge.data.sources.criteo.read_criteo` reads (the Kaggle
+            ``train.txt``: TAB-separated, no header; may be compressed).
 
     Raises:
         DatasetNotFoundError: an unknown name (the message lists the known ones), or a
-            missing folder or file (the message names the path and ``RECFORGE_DATA``).
+            missing folder or file (the message names the path and ``RECFORGE_DATA``);
+            ``criteo`` without ``path``.
         DataFormatError: a malformed file (names the file and line).
+        ValueError: ``path`` given for a dataset read from ``root``.
     """
     if name not in _BUILDERS:
         raise DatasetNotFoundError(f"unknown CTR dataset {name!r}; known: {', '.join(_BUILDERS)}")
+    if name == "criteo":
+        if path is None:
+            raise DatasetNotFoundError(
+                "ctr_tables('criteo') reads the file given as path= (the Kaggle Display "
+                "Advertising Challenge train.txt); none was given"
+            )
+        frame = read_criteo(path, categorical=True)
+        return criteo_ctr_tables(frame, seed=seed, name="criteo")
+    if path is not None:
+        raise ValueError(f"path= is only for 'criteo'; {name!r} is read from root / $RECFORGE_DATA")
     dataset, build = _BUILDERS[name]
     try:
         if build is None:
@@ -464,8 +488,10 @@ _BUILDERS: dict[str, tuple[str, Callable[..., CTRTables] | None]] = {
     "ml-100k": ("ml-100k", movielens_ctr_tables),
     "ml-1m-cross": ("ml-1m", movielens_cross_tables),
     "criteo-sample": ("criteo-sample", None),
+    "criteo": ("", None),
 }
-"""CTR dataset name -> (catalogue dataset, builder from its Tables; None: a Criteo file)."""
+"""CTR dataset name -> (catalogue dataset, builder from its Tables; None: a Criteo file,
+``criteo-sample``'s under the data root, ``criteo``'s from ``path=``)."""
 
 CTR_DATASETS = tuple(_BUILDERS)
 """Names :func:`ctr_tables` knows."""

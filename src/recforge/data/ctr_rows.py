@@ -4,7 +4,9 @@ random row split; the per-dataset builders in :mod:`recforge.data.ctr` use them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -129,6 +131,53 @@ def next_behaviour_rows(
         n_short_behaviours=int(counts[short].sum()),
         **splits,
     )
+
+
+def add_candidate_negatives(
+    rows: pd.DataFrame,
+    candidates: Mapping[Any, np.ndarray],
+    rng: np.random.Generator,
+    *,
+    per_positive: int = 1,
+) -> pd.DataFrame:
+    """``rows`` plus ``per_positive`` negatives after each positive, drawn uniformly from its
+    user's ``candidates``: the items a recall model puts first for that user, so a ranker
+    trained on them learns to order what the recall stage hands it ("hard" negatives),
+    not only recalled items against random ones.
+
+    The candidates must already leave out every item the user interacted with (recall with
+    the behaviours excluded); a user without candidates gets no extra rows. The new rows
+    copy their positive's columns except ``item_id`` and ``label`` (0); rows stay ordered
+    by user and timestamp, each positive before its negatives.
+
+    >>> rows = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [5, 6, 5], "timestamp": [1, 1, 2],
+    ...                      "label": np.array([1, 0, 1], np.int8)})
+    >>> out = add_candidate_negatives(rows, {1: np.array([9])}, np.random.default_rng(0))
+    >>> out[["user_id", "item_id", "label"]].values.tolist()
+    [[1, 5, 1], [1, 9, 0], [1, 6, 0], [2, 5, 1]]
+    """
+    if per_positive < 1:
+        raise ValueError(f"per_positive must be >= 1, got {per_positive}")
+    positives = rows[rows["label"] == 1]
+    parts = []
+    for user_id, group in positives.groupby("user_id", sort=False):
+        pool = np.asarray(candidates.get(user_id, ()))
+        if not len(pool):
+            continue
+        picks = pool[rng.integers(len(pool), size=(len(group), per_positive))]
+        part = group.loc[group.index.repeat(per_positive)].copy()
+        part["item_id"] = picks.reshape(-1)
+        part["label"] = np.int8(0)
+        parts.append(part)
+    if not parts:
+        return rows.copy()
+    extra = pd.concat(parts)
+    # after their positive: a stable sort on (original position, is-new)
+    combined = pd.concat([rows, extra], keys=["old", "new"], names=["source", "row"])
+    position = combined.index.get_level_values("row").to_numpy()
+    is_new = (combined.index.get_level_values("source") == "new").astype(np.int8)
+    order = np.lexsort((is_new, position))
+    return combined.iloc[order].reset_index(drop=True)
 
 
 def _paired_rows(

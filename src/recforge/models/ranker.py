@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -154,3 +155,19 @@ def feed_forward(
             layers.append(nn.Dropout(dropout))
         width_in = width
     return nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def predict_logits(model: Ranker, batch: FeatureBatch, batch_size: int = 65536) -> np.ndarray:
+    """``(B,)`` float32 logits of ``model`` over ``batch``, in eval mode (mode restored)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out: list[Tensor] = []
+    try:
+        for start in range(0, len(batch), batch_size):
+            rows = batch.rows(torch.arange(start, min(start + batch_size, len(batch)))).to(device)
+            out.append(model(rows).float().cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out).numpy() if out else np.empty(0, np.float32)

@@ -5,6 +5,11 @@ pre-norm Transformer blocks (causal self-attention, position-wise feed-forward o
 residual connections, dropout), then a final layer norm; the state after each position
 scores the next item by a dot product with the shared item embedding table.
 
+``norm_first = False`` gives the post-norm variant of BERT4Rec's and S3-Rec's code (their
+SASRec baseline, whose numbers the Beauty anchors are): embeddings unscaled, summed with
+positions, layer-normed; each block normalises after its residual; no final norm. With
+``activation = "gelu"``, ``heads = 2`` and ``feedforward = 4 * D`` it is that baseline.
+
 Padding (token 0, on the left) never leaks into a real position: keys at padded positions
 are masked, and a padded position attends only to itself so that no attention row is empty.
 Trained on every position of each window (``training.loop`` with ``loss = "ce"``, softmax
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -26,11 +32,21 @@ from recforge.models.sequential import SequenceConfig, SequentialRecommender
 
 @dataclass(frozen=True)
 class SASRecConfig(SequenceConfig):
-    """:class:`SequenceConfig` plus ``blocks`` (Transformer blocks) and ``heads``
-    (attention heads; must divide ``factors``)."""
+    """:class:`SequenceConfig` plus:
+
+    Args:
+        blocks: Transformer blocks.
+        heads: attention heads (must divide ``factors``).
+        norm_first: pre-norm blocks (the SASRec paper) or post-norm (BERT4Rec / S3-Rec code).
+        activation: of the feed-forward layer, ``"relu"`` (paper) or ``"gelu"``.
+        feedforward: inner width of the feed-forward layer; 0 means ``factors`` (paper).
+    """
 
     blocks: int = 2
     heads: int = 1
+    norm_first: bool = True
+    activation: Literal["relu", "gelu"] = "relu"
+    feedforward: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -38,6 +54,10 @@ class SASRecConfig(SequenceConfig):
             raise ValueError(f"blocks and heads must be >= 1, got {self.blocks}, {self.heads}")
         if self.factors % self.heads:
             raise ValueError(f"heads ({self.heads}) must divide factors ({self.factors})")
+        if self.activation not in ("relu", "gelu"):
+            raise ValueError(f"activation must be 'relu' or 'gelu', got {self.activation!r}")
+        if self.feedforward < 0:
+            raise ValueError(f"feedforward must be >= 0, got {self.feedforward}")
 
 
 class SASRec(SequentialRecommender):
@@ -61,15 +81,18 @@ class SASRec(SequentialRecommender):
         layer = nn.TransformerEncoderLayer(
             d,
             config.heads,
-            dim_feedforward=d,
+            dim_feedforward=config.feedforward or d,
             dropout=config.dropout,
-            activation="relu",
+            activation=config.activation,
             batch_first=True,
-            norm_first=True,
+            norm_first=config.norm_first,
         )
+        final_norm = nn.LayerNorm(d) if config.norm_first else None
         self.blocks = nn.TransformerEncoder(
-            layer, config.blocks, enable_nested_tensor=False, norm=nn.LayerNorm(d)
+            layer, config.blocks, enable_nested_tensor=False, norm=final_norm
         )
+        if not config.norm_first:
+            self.embedding_norm = nn.LayerNorm(d)
         self.dropout = nn.Dropout(config.dropout)
         length = config.max_len
         future = torch.triu(torch.ones(length, length, dtype=torch.bool), diagonal=1)
@@ -80,8 +103,12 @@ class SASRec(SequentialRecommender):
         length = tokens.shape[1]
         pad = tokens == 0  # (B, L)
         positions = torch.arange(length, device=tokens.device) + self.config.max_len - length
-        x = self.item_embedding(tokens) * math.sqrt(self.config.factors)
-        x = self.dropout(x + self.position_embedding(positions)) * ~pad[..., None]  # (B, L, D)
+        x = self.item_embedding(tokens)
+        if self.config.norm_first:
+            x = x * math.sqrt(self.config.factors) + self.position_embedding(positions)
+        else:
+            x = self.embedding_norm(x + self.position_embedding(positions))
+        x = self.dropout(x) * ~pad[..., None]  # (B, L, D)
         future, diagonal = self.future[:length, :length], self.diagonal[:length, :length]
         hidden_keys = future[None] | (pad[:, None, :] & ~diagonal[None])  # (B, L, L)
         mask = hidden_keys.repeat_interleave(self.config.heads, dim=0)  # (B*H, L, L)

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from recforge.core.batches import FeatureBatch
 from recforge.core.errors import ConfigError
 from recforge.evaluation import metrics
-from recforge.models.ranker import FeatureEmbedding, Ranker
+from recforge.models.ranker import FeatureEmbedding, Ranker, predict_logits
 from recforge.training import losses
 from recforge.training.early_stopping import EarlyStopping
 
@@ -291,22 +291,6 @@ def _selection_score(scores: dict[str, float], metric: str) -> float:
             f"{metric!r} is undefined on the validation rows (no user with both classes?)",
         )
     return -value if metric in _LOWER_IS_BETTER else value
-
-
-@torch.no_grad()
-def predict_logits(model: Ranker, batch: FeatureBatch, batch_size: int = 65536) -> np.ndarray:
-    """``(B,)`` float32 logits of ``model`` over ``batch``, in eval mode (mode restored)."""
-    was_training = model.training
-    model.eval()
-    device = _device(model)
-    out: list[Tensor] = []
-    try:
-        for start in range(0, len(batch), batch_size):
-            rows = batch.rows(torch.arange(start, min(start + batch_size, len(batch)))).to(device)
-            out.append(model(rows).float().cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(out).numpy() if out else np.empty(0, np.float32)
 
 
 def evaluate_ranker(
