@@ -8,7 +8,10 @@ subprocess (``OMP_NUM_THREADS=1``, 1 and 2 uvicorn workers, API keys on, JSON ac
 file) and ``wrk`` drives it over loopback:
 
 - recommendations, ``GET /v1/users/{random id}/recommendations?k=10``, at concurrency 1, 8, 32;
-- ingestion, ``POST /v1/events`` with batches of 1 and 1,000 events with unique ids.
+- ingestion, ``POST /v1/events`` with batches of 1 and 1,000 events with unique ids;
+- recall then rank: a DIN rank stage trained on the run re-orders 100 recalled candidates;
+  one request's latency with the ranker on against off, in process and over HTTP
+  (``benchmarks/_serving_ranker.py``; raw ``docs/results/raw/serving_ranker.json``).
 
 Each level runs ``--seconds`` per repeat, repeats interleaved; the file reports medians with
 (min–max). Run it on a quiet machine: ``wrk`` shares the cores with the server.
@@ -16,6 +19,7 @@ Each level runs ``--seconds`` per repeat, repeats interleaved; the file reports 
     python benchmarks/serving.py              # ~10 min on 2 cores
     python benchmarks/serving.py --quick      # smoke run: 5,000 items, 2,000 users, 2 s levels
     python benchmarks/serving.py --render     # rewrite docs/results/serving.md from raw
+    python benchmarks/serving.py --ranker-only --note "..."   # only the ranker on/off part
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+import _serving_ranker
 
 from _common import (
     RESULTS,
@@ -192,10 +198,11 @@ def http_status(url: str) -> int | None:
 
 @contextmanager
 def server(
-    folder: Path, db: str, workers: int, log: Path, timeout: float
+    folder: Path, db: str, workers: int, log: Path, timeout: float, config: Path | None = None
 ) -> Iterator[tuple[str, float]]:
-    """``recforge serve`` on a free loopback port until /readyz says ready; yields the base
-    URL and the seconds it took to get ready. SIGTERM at exit, SIGKILL if it hangs."""
+    """``recforge serve`` (with the settings file ``config``, if any) on a free loopback port
+    until /readyz says ready; yields the base URL and the seconds it took to get ready.
+    SIGTERM at exit, SIGKILL if it hangs."""
     port = free_port()
     env = {
         **os.environ,
@@ -219,6 +226,7 @@ def server(
         str(port),
         "--workers",
         str(workers),
+        *(["--config", str(config)] if config is not None else []),
     ]
     start = time.perf_counter()
     with log.open("ab") as output:
@@ -367,6 +375,9 @@ def render(payload: dict[str, Any]) -> str:
             "",
         ]
         lines += _tables(postgres, "###")
+    ranker_payload = _serving_ranker.load_results(bool(payload.get("quick")))
+    if ranker_payload is not None:
+        lines += ["", *_serving_ranker.render(ranker_payload)]
     lines += [
         "",
         "## Reading it",
@@ -468,7 +479,19 @@ def main() -> None:
         help="run against this PostgreSQL database instead of SQLite (a fresh schema is made "
         "in it); results go to the PostgreSQL section of the report",
     )
+    parser.add_argument(
+        "--ranker-only",
+        action="store_true",
+        help="only the ranker on/off comparison (its own store and run); the other sections "
+        "of the report are re-rendered from their raw files",
+    )
+    parser.add_argument("--rank-candidates", type=int, default=100)
+    parser.add_argument("--rank-epochs", type=int, default=1, help="DIN training epochs")
+    parser.add_argument("--ranker-requests", type=int, default=500, help="in-process calls")
+    parser.add_argument("--note", default="", help="a note on the conditions, for the report")
     args = parser.parse_args()
+    if args.ranker_only and args.postgres:
+        raise SystemExit("the ranker comparison runs on SQLite; drop --postgres")
     raw_name = "serving_postgresql" if args.postgres else "serving"
     # The smoke run's results stay out of docs/: runs/bench/serving-quick.{json,md}.
     quick_raw = ROOT / "runs" / "bench" / "serving-quick.json"
@@ -487,6 +510,8 @@ def main() -> None:
         args.users = args.users or (2_000 if args.quick else 50_000)
         args.seconds = args.seconds or (2.0 if args.quick else 10.0)
         folder = ROOT / "runs" / "bench" / ("serving-quick" if args.quick else raw_name)
+        if args.ranker_only:
+            folder = folder.with_name(folder.name.replace("serving", "serving-ranker"))
         args.db = (
             fresh_postgres_schema(args.postgres) if args.postgres else str(folder / "store.db")
         )
@@ -500,10 +525,21 @@ def main() -> None:
         print(f"building {args.items:,} items, {args.users:,} users in {folder} ...", flush=True)
         payload["setup"] = build(folder, args)
         print(payload["setup"], flush=True)
+        if args.ranker_only:
+            ranker = _serving_ranker.measure(folder, args, server, wrk, READ_KEY)
+            _serving_ranker.save_results(ranker | {"setup": payload["setup"]})
+            main_raw = json.loads(quick_raw.read_text()) if quick_raw.is_file() else None
+            payload = main_raw if args.quick else load_raw("serving")
+            report.write_text(render(payload) if payload else _serving_ranker.render_only(ranker))
+            print(report.read_text())
+            return
         payload["runs"] = [
             measure(folder, workers, args, folder / f"server-{workers}.log")
             for workers in args.workers
         ]
+        if not args.postgres:
+            ranker = _serving_ranker.measure(folder, args, server, wrk, READ_KEY)
+            _serving_ranker.save_results(ranker | {"setup": payload["setup"]})
         if args.quick:
             quick_raw.write_text(json.dumps(payload, indent=2, default=float))
         else:

@@ -51,9 +51,9 @@ function done(summary, latency, requests)
    local errors = summary.errors
    io.write(string.format(
       'RESULT {"requests":%d,"duration_us":%d,"non_2xx":%d,"connect_errors":%d,' ..
-      '"read_errors":%d,"write_errors":%d,"timeouts":%d,"p50_us":%d,"p90_us":%d,' ..
+      '"read_errors":%d,"write_errors":%d,"timeouts":%d,"p50_us":%d,"p90_us":%d,"p95_us":%d,' ..
       '"p99_us":%d,"mean_us":%.1f,"max_us":%d}\n',
       summary.requests, summary.duration, errors.status, errors.connect, errors.read,
       errors.write, errors.timeout, latency:percentile(50), latency:percentile(90),
-      latency:percentile(99), latency.mean, latency.max))
+      latency:percentile(95), latency:percentile(99), latency.mean, latency.max))
 end

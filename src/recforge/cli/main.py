@@ -267,6 +267,32 @@ def retrain(
     console.print(f"run written to {result.run_dir}" + (" (active)" if activate else ""))
 
 
+@app.command("rank-stage")
+def rank_stage(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (recforge train / retrain).")],
+    model: Annotated[
+        str, typer.Option(help="Ranker: din, dien, dcn, dcnv2, deepfm, widedeep, dnn, lightgbm.")
+    ] = "din",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="ranker.<field>=, training.<field>=, history_length=, seed="),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Most training epochs.")] = None,
+    db: Annotated[
+        str | None, typer.Option(help="Event store the run was retrained from (store runs).")
+    ] = None,
+) -> None:
+    """Train a ranker on the run's data (next-behaviour rows) and save it as RUN_DIR/rank_stage:
+    a server loading the run then orders the recalled candidates with it."""
+    from recforge.cli.rank_stage import train_rank_stage
+
+    done = train_rank_stage(run_dir, model, set_ or [], epochs=epochs, db=db)
+    console.print(done.description, highlight=False)
+    metrics = ", ".join(f"{name} {value:.4f}" for name, value in done.valid.items())
+    console.print(f"{done.model}: validation {metrics or '(none)'}")
+    console.print(f"rank stage written to {done.path}")
+
+
 def main() -> None:
     """Entry point: run the app; a :class:`RecforgeError` prints one line and exits 2."""
     try:

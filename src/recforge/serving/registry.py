@@ -26,17 +26,69 @@ import numpy as np
 from recforge.core.errors import RecforgeError, UnknownIdError
 from recforge.models import MODELS
 from recforge.models.artifact import Artifact, load_artifact
+from recforge.models.checkpoint import CheckpointError
 from recforge.models.online import OnlineModel, online_model
+from recforge.models.two_stage import RankStage
 from recforge.serving.index import VectorIndex
 
 logger = logging.getLogger(__name__)
 
 POINTER = "active.json"
+RANK_STAGE_DIR = "rank_stage"
+"""The folder of a run holding its rank stage (``recforge rank-stage`` writes it)."""
+RANK_SETTINGS_FILE = "training.json"
+"""Beside the stage: how it was trained, with the ``behaviours`` its rows counted."""
+
+
+@dataclass(frozen=True)
+class Behaviours:
+    """Which live events a rank stage reads as the user's behaviours: the ones its training
+    rows counted (the run's ``events`` and ``implicit_threshold`` filters), so a request's
+    history is built as the training histories were.
+
+    >>> Behaviours(events=("click",)).keep(np.array(["view", "click"]), np.ones(2)).tolist()
+    [False, True]
+    """
+
+    events: tuple[str, ...] | None = None
+    implicit_threshold: float | None = None
+
+    def keep(self, events: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """``(H,)`` bool: which of a history's events are behaviours."""
+        kept = np.ones(len(events), dtype=bool)
+        if self.events is not None:
+            kept &= np.isin(events, self.events)
+        if self.implicit_threshold is not None:
+            kept &= values >= self.implicit_threshold
+        return kept
+
+    @classmethod
+    def load(cls, stage_dir: Path) -> Behaviours:
+        """The ``behaviours`` of ``stage_dir/training.json``; all events when the file (or
+        the entry) is absent.
+
+        Raises:
+            CheckpointError: the file is unreadable or the entry malformed (named).
+        """
+        path = stage_dir / RANK_SETTINGS_FILE
+        if not path.is_file():
+            return cls()
+        try:
+            entry = json.loads(path.read_text()).get("behaviours") or {}
+            events = entry.get("events")
+            threshold = entry.get("implicit_threshold")
+            return cls(
+                None if events is None else tuple(str(e) for e in events),
+                None if threshold is None else float(threshold),
+            )
+        except (ValueError, TypeError, AttributeError) as error:
+            raise CheckpointError(f"{path}: unreadable 'behaviours' ({error})") from error
 
 
 @dataclass
 class ModelBundle:
-    """One loaded run: the model's serving view, its ANN indexes and id lookups."""
+    """One loaded run: the model's serving view, its ANN indexes, id lookups and the rank
+    stage that orders the recalled candidates (None: the recall order is the answer)."""
 
     run: str
     path: Path
@@ -48,6 +100,8 @@ class ModelBundle:
     user_lookup: dict[str, int]
     item_lookup: dict[str, int]
     item_ids: list[str]
+    rank_stage: RankStage | None = None
+    rank_behaviours: Behaviours = field(default_factory=Behaviours)
     loaded_at: float = field(default_factory=time.time)
 
     def describe(self) -> dict[str, Any]:
@@ -58,6 +112,7 @@ class ModelBundle:
             "loaded_at": _iso(self.loaded_at),
             "n_items": len(self.item_ids),
             "n_users": len(self.user_lookup),
+            "ranker": None if self.rank_stage is None else self.rank_stage.name,
         }
 
     def seen_rows(self, user_idx: int | None) -> np.ndarray:
@@ -73,9 +128,17 @@ def _iso(timestamp: float) -> str:
 
 
 def load_bundle(path: str | Path, *, exact_limit: int = 1_000_000) -> ModelBundle:
-    """Load a run directory and build its indexes."""
+    """Load a run directory, its rank stage (when ``rank_stage/`` exists) and build its
+    indexes.
+
+    Raises:
+        CheckpointError: the model or the rank stage is broken (the file is named).
+    """
     path = Path(path)
     artifact = load_artifact(path, MODELS)
+    stage_dir = path / RANK_STAGE_DIR
+    rank_stage = RankStage.load(stage_dir) if stage_dir.is_dir() else None
+    behaviours = Behaviours.load(stage_dir) if rank_stage is not None else Behaviours()
     online = online_model(artifact.model)
     model_name = _model_name(path, artifact)
     item_ids = [str(i) for i in artifact.item_vocab.ids_]
@@ -91,8 +154,16 @@ def load_bundle(path: str | Path, *, exact_limit: int = 1_000_000) -> ModelBundl
         user_lookup={user_id: row for row, user_id in enumerate(user_ids)},
         item_lookup={item_id: row for row, item_id in enumerate(item_ids)},
         item_ids=item_ids,
+        rank_stage=rank_stage,
+        rank_behaviours=behaviours,
     )
-    logger.info("loaded run %s (%s, %d items)", bundle.run, model_name, len(item_ids))
+    logger.info(
+        "loaded run %s (%s, %d items, ranker %s)",
+        bundle.run,
+        model_name,
+        len(item_ids),
+        None if rank_stage is None else rank_stage.name,
+    )
     return bundle
 
 
@@ -263,4 +334,12 @@ def _mtime(path: Path) -> float:
     return path.stat().st_mtime
 
 
-__all__ = ["POINTER", "ModelBundle", "ModelRegistry", "load_bundle"]
+__all__ = [
+    "POINTER",
+    "RANK_SETTINGS_FILE",
+    "RANK_STAGE_DIR",
+    "Behaviours",
+    "ModelBundle",
+    "ModelRegistry",
+    "load_bundle",
+]

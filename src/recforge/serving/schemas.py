@@ -163,12 +163,15 @@ class ModelInfo(BaseModel):
     loaded_at: str
     n_items: int
     n_users: int
+    ranker: str | None = Field(
+        default=None, description="the rank stage ordering the recalled items (None: none)"
+    )
 
 
 class RecommendedItem(BaseModel):
     item_id: str
     score: float
-    source: str = Field(description="model, content, trending or trending+content")
+    source: str = Field(description="model, ranked, content, trending or trending+content")
     title: str | None = None
 
 

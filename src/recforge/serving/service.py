@@ -7,6 +7,8 @@ A recommendation request runs **recall → rank → filter**:
    item ANN index, with seen items and the category filter applied inside the search; models
    without vectors (EASE, ItemKNN, popularity) score the catalogue from the live history;
 3. rank: models with a richer scorer than their retrieval half (NeuMF) re-score candidates;
+   a run with a rank stage (``recforge rank-stage``) recalls ``rank_candidates`` items and
+   orders them with its ranker (DIN, DCN, ...) over the live history (``source: ranked``);
 4. fill: items newer than the model take up to ``fresh_slots`` places when their content is
    close to what the user touched;
 5. cold start, when the model cannot place the user: trending items blended with content
@@ -29,6 +31,7 @@ import pandas as pd
 from recforge.core.errors import UnknownIdError
 from recforge.features.events import SECONDS_PER_DAY, EventTypes, time_decay
 from recforge.features.profiles import ProfileConfig, item_profile, user_profile
+from recforge.models.two_stage import RankStage
 from recforge.serving.content import ContentIndex
 from recforge.serving.index import VectorIndex
 from recforge.serving.registry import ModelBundle, ModelRegistry
@@ -75,6 +78,37 @@ class _FreshItems:
 class _Trending:
     scores: pd.Series  # item_id -> score in [0, 1], best first
     computed_at: float
+
+
+def _raw_ids(ids: list[str], vocabulary: np.ndarray) -> list[Any]:
+    """Store ids (strings) as the raw ids a model was trained on: integers when its
+    vocabulary holds integers (the synthetic shop), else the strings.
+
+    >>> _raw_ids(["7", "x"], np.array([3, 7])), _raw_ids(["7"], np.array(["7"]))
+    ([7, 'x'], ['7'])
+    """
+    if vocabulary.dtype.kind not in "iu":
+        return list(ids)
+    return [int(i) if i.lstrip("-").isdigit() else i for i in ids]
+
+
+def _user_attributes(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A store user record as the flat attributes a rank stage reads (``age_band``,
+    ``gender``, ``region`` and every key of ``attributes``); None without a record.
+
+    >>> _user_attributes({"user_id": "u", "gender": "f", "attributes": {"tier": 2},
+    ...                   "created_at": 1.0, "updated_at": 1.0})
+    {'gender': 'f', 'tier': 2}
+    """
+    if record is None:
+        return None
+    flat = {
+        key: value
+        for key, value in record.items()
+        if key not in ("user_id", "attributes", "created_at", "updated_at")
+    }
+    flat.update(record.get("attributes") or {})
+    return flat
 
 
 def _latest_unique(items: np.ndarray) -> np.ndarray:
@@ -181,7 +215,7 @@ class RecommendationService:
         seen_ids = set(touched) if exclude_seen else set()
         result = None
         if bundle is not None:
-            result = self._from_model(bundle, user_id, touched, k, exclude_seen, category)
+            result = self._from_model(bundle, user_id, history, k, exclude_seen, category)
         strategy = "cold_start" if result is None else "model"
         if result is None:
             result = self._cold_start(history, k, seen_ids, category)
@@ -191,7 +225,7 @@ class RecommendationService:
         return {
             "user_id": user_id,
             "strategy": strategy,
-            "model": None if bundle is None else bundle.describe(),
+            "model": self.describe(bundle),
             "items": result,
         }
 
@@ -199,16 +233,20 @@ class RecommendationService:
         self,
         bundle: ModelBundle,
         user_id: str,
-        touched: list[str],
+        live: History,
         k: int,
         exclude_seen: bool,
         category: str | None,
     ) -> list[dict[str, Any]] | None:
-        """The model's list, or None when it cannot place the user (then: cold start)."""
+        """The model's list, or None when it cannot place the user (then: cold start).
+
+        With a rank stage (and ``rank_candidates > 0``) the model recalls
+        ``max(rank_candidates, k)`` candidates and the ranker orders them; a ranker that
+        fails is logged and the recall order answers."""
         online = bundle.online
         user_idx = bundle.user_lookup.get(user_id)
         history = np.array(
-            [bundle.item_lookup[i] for i in touched if i in bundle.item_lookup], np.int64
+            [bundle.item_lookup[i] for i in live.item_ids if i in bundle.item_lookup], np.int64
         )
         if user_idx is not None and online.uses_history:
             # training items first, then the live events: a model that reads order
@@ -216,15 +254,40 @@ class RecommendationService:
             history = _latest_unique(np.concatenate([bundle.seen_rows(user_idx), history]))
         exclude = np.union1d(history, bundle.seen_rows(user_idx)) if exclude_seen else None
         allowed = None if category is None else self._category_rows(bundle, category)
+        stage = bundle.rank_stage if self.settings.rank_candidates else None
+        n_recall = k if stage is None else max(self.settings.rank_candidates, k)
+        recalled = self._recall(bundle, user_idx, history, n_recall, exclude, allowed)
+        if recalled is None:
+            return None
+        rows, scores = recalled
+        if stage is not None and len(rows):
+            logits = self._rank(bundle, stage, user_id, live, rows)
+            if logits is not None:
+                order = np.argsort(-logits, kind="stable")[:k]
+                return self._items(bundle, rows[order], logits[order], "ranked")
+        return self._items(bundle, rows[:k], scores[:k], "model")
+
+    @staticmethod
+    def _recall(
+        bundle: ModelBundle,
+        user_idx: int | None,
+        history: np.ndarray,
+        n: int,
+        exclude: np.ndarray | None,
+        allowed: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The model's best ``n`` rows (not excluded, among ``allowed``) with their scores,
+        best first; None when the model cannot place the user."""
+        online = bundle.online
         query = online.query(user_idx, history)
         if query is not None and bundle.item_index is not None:
-            fetch = max(5 * k, 50) if online.reranks else k
+            fetch = max(5 * n, 50) if online.reranks else n
             rows, scores = bundle.item_index.search(query, fetch, exclude=exclude, allowed=allowed)
             exact = online.rerank(user_idx, rows)
             if exact is not None:
-                order = np.argsort(-exact, kind="stable")[:k]
+                order = np.argsort(-exact, kind="stable")[:n]
                 rows, scores = rows[order], exact[order]
-            return self._items(bundle, rows[:k], scores[:k], "model")
+            return rows[:n], scores[:n]
         full = online.scores(user_idx, history)
         if full is None:
             return None
@@ -235,9 +298,54 @@ class RecommendationService:
             keep = np.full(len(full), -np.inf, np.float32)
             keep[allowed] = full[allowed]
             full = keep
-        top = np.argsort(-full, kind="stable")[:k]
+        top = np.argsort(-full, kind="stable")[:n]
         top = top[np.isfinite(full[top])]
-        return self._items(bundle, top, full[top], "model")
+        return top, full[top]
+
+    def _rank(
+        self,
+        bundle: ModelBundle,
+        stage: RankStage,
+        user_id: str,
+        live: History,
+        rows: np.ndarray,
+    ) -> np.ndarray | None:
+        """The rank stage's logits of the recalled model ``rows``: the user's live history
+        as its training histories were built (the events it counted as behaviours, each
+        item once at its first touch, oldest first) and the user's attributes from the
+        store. None (logged) when the ranker fails: the caller answers in recall order."""
+        try:
+            kept = bundle.rank_behaviours.keep(live.events, live.values)
+            recent = [item for item, keep in zip(live.item_ids, kept, strict=True) if keep]
+            user_vocab = bundle.artifact.user_vocab.ids_
+            item_vocab = bundle.artifact.item_vocab.ids_
+            attributes = None
+            if any(where == "user" for where in stage.pipeline.sources_.values()):
+                attributes = _user_attributes(self.store.get_user(user_id))
+            return stage.score_request(
+                _raw_ids([user_id], user_vocab)[0],
+                item_vocab[rows].tolist(),
+                _raw_ids(list(dict.fromkeys(recent)), item_vocab),
+                user=attributes,
+                timestamp=time.time(),
+            )
+        except Exception:  # a broken ranker must not take recommendations down
+            logger.exception(
+                "rank stage %s of run %s failed for user %s; answering in recall order",
+                stage.name,
+                bundle.run,
+                user_id,
+            )
+            return None
+
+    def describe(self, bundle: ModelBundle | None) -> dict[str, Any] | None:
+        """``bundle.describe()``, with no ranker when ``rank_candidates`` turns it off."""
+        if bundle is None:
+            return None
+        description = bundle.describe()
+        if not self.settings.rank_candidates:
+            description["ranker"] = None
+        return description
 
     @staticmethod
     def _items(
@@ -442,7 +550,7 @@ class RecommendationService:
         self._attach_titles(items)
         return {
             "item_id": item_id,
-            "model": None if bundle is None else bundle.describe(),
+            "model": self.describe(bundle),
             "items": items,
         }
 

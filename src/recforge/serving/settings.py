@@ -44,6 +44,8 @@ class ServingSettings:
     content_dim: size of the content vectors of the encoders that learn one (tfidf, doc2vec).
     content_encoder: item text encoder of the content index: ``"tfidf"`` (TF-IDF + SVD,
         fast), ``"doc2vec"`` or ``"minilm"`` (pretrained, needs ``recforge[text]``).
+    rank_candidates: candidates recalled for the rank stage of a run that has one (at
+        least ``k``); 0 turns the ranker off (the recall order is the answer).
     """
 
     db: str = "sqlite:///recforge.db"
@@ -66,6 +68,7 @@ class ServingSettings:
     exact_limit: int = 1_000_000
     content_dim: int = 64
     content_encoder: str = "tfidf"
+    rank_candidates: int = 100
 
     def __post_init__(self) -> None:
         for name in ("max_batch", "max_body_bytes", "history_limit", "content_dim"):
@@ -73,8 +76,9 @@ class ServingSettings:
                 raise ConfigError(name, f"must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.content_weight <= 1.0:
             raise ConfigError("content_weight", f"must be in [0, 1], got {self.content_weight}")
-        if self.fresh_slots < 0:
-            raise ConfigError("fresh_slots", f"must be >= 0, got {self.fresh_slots}")
+        for name in ("fresh_slots", "rank_candidates"):
+            if getattr(self, name) < 0:
+                raise ConfigError(name, f"must be >= 0, got {getattr(self, name)}")
         if self.content_encoder not in ENCODERS:
             known = ", ".join(ENCODERS)
             raise ConfigError(
