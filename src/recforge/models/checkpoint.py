@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,22 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value
+
+
+def read_description(path: Path, what: str, version: int) -> dict[str, Any]:
+    """The JSON object at ``path``, checked to be of format ``version``.
+
+    Raises:
+        CheckpointError: the file is missing, not JSON, or of another format (named).
+    """
+    try:
+        description = json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise CheckpointError(f"{path}: {what} not found") from error
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path}: not valid JSON ({error})") from error
+    check_format_version(description, path, version, what)
+    return description
 
 
 def check_format_version(payload: Any, path: Path, expected: int, what: str = "checkpoint") -> None:

@@ -26,7 +26,7 @@ from recforge.core.config import from_dict
 from recforge.core.errors import ConfigError
 from recforge.features.fields import FeatureSchema
 from recforge.models import RANKERS
-from recforge.models.checkpoint import CheckpointError, check_format_version
+from recforge.models.checkpoint import CheckpointError, check_format_version, read_description
 from recforge.models.ranker import Ranker
 
 RANKER_FORMAT_VERSION = 1
@@ -88,13 +88,7 @@ def load_ranker(directory: str | Path, registry: dict[str, type[Ranker]] | None 
     registry = RANKERS if registry is None else registry
     directory = Path(directory)
     config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
-    try:
-        description = json.loads(config_path.read_text())
-    except FileNotFoundError as error:
-        raise CheckpointError(f"{config_path}: ranker checkpoint not found") from error
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{config_path}: not valid JSON ({error})") from error
-    check_format_version(description, config_path, RANKER_FORMAT_VERSION, "ranker checkpoint")
+    description = read_description(config_path, "ranker checkpoint", RANKER_FORMAT_VERSION)
     name = description.get("model")
     if name not in registry:
         raise CheckpointError(f"{config_path}: unknown ranker {name!r} (known: {sorted(registry)})")

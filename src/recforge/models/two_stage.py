@@ -39,7 +39,7 @@ import pandas as pd
 
 from recforge.core.batches import FeatureBatch
 from recforge.features.pipeline import FeaturePipeline
-from recforge.models.checkpoint import CheckpointError, check_format_version
+from recforge.models.checkpoint import CheckpointError, read_description
 from recforge.models.gbdt import GBDTRanker
 from recforge.models.ranker import Ranker, predict_logits
 from recforge.models.ranker_checkpoint import load_ranker, save_ranker
@@ -128,13 +128,7 @@ class RankStage:
         """
         directory = Path(directory)
         path = directory / STAGE_FILE
-        try:
-            description = json.loads(path.read_text())
-        except FileNotFoundError as error:
-            raise CheckpointError(f"{path}: rank stage not found") from error
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise CheckpointError(f"{path}: not valid JSON ({error})") from error
-        check_format_version(description, path, STAGE_FORMAT_VERSION, "rank stage")
+        description = read_description(path, "rank stage", STAGE_FORMAT_VERSION)
         kind = description.get("kind")
         if kind not in ("neural", "gbdt"):
             raise CheckpointError(f"{path}: kind {kind!r} is not 'neural' or 'gbdt'")
