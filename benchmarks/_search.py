@@ -31,6 +31,7 @@ from recforge.training.loop import TrainConfig
 from _common import (
     RESULTS,
     ROOT,
+    command,
     environment,
     environment_markdown,
     load_raw,
@@ -233,8 +234,21 @@ def render(bench: Benchmark, payload: dict[str, Any], order: list[str], intro: s
         lines += ["## Notes", "", payload["notes"], ""]
     lines += ["## Every candidate (validation decides; test shown for transparency)", ""]
     lines += bench.candidates_table(payload, order)
-    lines += ["", "## Environment", "", environment_markdown(payload["environment"]), ""]
-    return "\n".join(lines)
+    lines += ["", *runs_table(payload, order)]
+    lines += ["## Environment (the latest run)", "", environment_markdown(payload["environment"])]
+    return "\n".join([*lines, ""])
+
+
+def runs_table(payload: dict[str, Any], order: list[str]) -> list[str]:
+    """Which command produced each row (a row rerun with ``--only`` keeps its own command;
+    rows from before this was recorded say so)."""
+    lines = ["## How each row was made", "", "| row | command | date |", "|---|---|---|"]
+    for name in order:
+        entry = payload["models"].get(name)
+        if entry is not None:
+            ran = entry.get("ran", {"command": "(not recorded)", "date": ""})
+            lines.append(f"| {name} | `{ran['command']}` | {ran['date']} |")
+    return [*lines, ""]
 
 
 def main(
@@ -274,6 +288,7 @@ def main(
                 if after_search is not None:
                     after_search(entry, data)
                 mine[model] = entry
+                entry["ran"] = {"command": command(), "date": time.strftime("%Y-%m-%d")}
                 # merge into the file as it is now: other models' runs may be saving beside us
                 fresh = load_raw(name) or {"models": {}}
                 fresh["models"].update(mine)
