@@ -303,6 +303,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         section = run(args.dataset, args.seeds, args.only)
         payload = load_raw(NAME) or {"datasets": {}}
+        # rows not rerun (``--only``) keep their earlier runs
+        earlier = payload["datasets"].get(args.dataset, {}).get("ranked", {})
+        section["ranked"] = {**earlier, **section["ranked"]}
         payload["datasets"][args.dataset] = section
         save_raw(NAME, payload)
     payload = load_raw(NAME) or {"datasets": {}}
