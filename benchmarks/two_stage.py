@@ -239,10 +239,10 @@ NOTES = {
         "0.3277 -> 0.3500 Recall@50 (the best Recall@50 here).",
     ],
     "amazon-beauty": [
-        "One seed per ranker (time): the ML-100K rows show the spread over seeds.",
+        "DIN rows: 3 seeds; DIEN and DCN: one seed (time).",
         "The rankers' test AUC on this protocol is ~0.77 (`ranking.md`): weaker than the "
         "two-tower's own order, which every ranker here makes worse. DIN with recall "
-        "negatives lifts BPR-MF's list (NDCG@10 0.0161 -> 0.0172, Recall@50 0.0853 -> "
+        "negatives lifts BPR-MF's list (NDCG@10 0.0161 -> 0.0174, Recall@50 0.0853 -> "
         "0.0945) but not the two-tower's. Neither ranker reads the recall score; feeding "
         "it in as a feature is the next thing to try.",
     ],
