@@ -159,19 +159,24 @@ def add_candidate_negatives(
     if per_positive < 1:
         raise ValueError(f"per_positive must be >= 1, got {per_positive}")
     positives = rows[rows["label"] == 1]
-    parts = []
-    for user_id, group in positives.groupby("user_id", sort=False):
-        pool = np.asarray(candidates.get(user_id, ()))
-        if not len(pool):
-            continue
-        picks = pool[rng.integers(len(pool), size=(len(group), per_positive))]
-        part = group.loc[group.index.repeat(per_positive)].copy()
-        part["item_id"] = picks.reshape(-1)
-        part["label"] = np.int8(0)
-        parts.append(part)
-    if not parts:
+    users = positives["user_id"].to_numpy()
+    known = [user for user in pd.unique(users) if len(candidates.get(user, ()))]
+    if not known:
         return rows.copy()
-    extra = pd.concat(parts)
+    pools = [np.asarray(candidates[user]) for user in known]
+    lengths = np.array([len(pool) for pool in pools])
+    offsets = np.cumsum(lengths) - lengths
+    code = pd.Index(known).get_indexer(users)
+    drawn = positives[code >= 0]
+    code = code[code >= 0]
+    # one vectorised draw: position j of each positive's pool, then the flat pool array
+    picks = np.concatenate(pools)[
+        offsets[code][:, None]
+        + rng.integers(0, lengths[code][:, None], size=(len(code), per_positive))
+    ]
+    extra = drawn.loc[drawn.index.repeat(per_positive)].copy()
+    extra["item_id"] = picks.reshape(-1)
+    extra["label"] = np.int8(0)
     # after their positive: a stable sort on (original position, is-new)
     combined = pd.concat([rows, extra], keys=["old", "new"], names=["source", "row"])
     position = combined.index.get_level_values("row").to_numpy()
