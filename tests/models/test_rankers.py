@@ -23,7 +23,7 @@ from recforge.models.checkpoint import CheckpointError
 from recforge.models.dcn import CrossNetwork
 from recforge.models.dcnv2 import DCNV2, DCNV2Config, FullRankCross, MixtureCross
 from recforge.models.dnn import embed_row, pool_history
-from recforge.models.ranker import FeatureEmbedding
+from recforge.models.ranker import FeatureEmbedding, feed_forward
 from recforge.models.ranker_checkpoint import load_ranker, save_ranker
 from recforge.models.widedeep import CrossProducts
 from recforge.training.ranking import RankerTrainConfig, evaluate_ranker, fit_ranker
@@ -323,6 +323,38 @@ def test_dcnv2_variants_learn_the_cross(params: dict) -> None:
     model = DCNV2(DCNV2Config(embedding_dim=8, cross_layers=2, low_rank=4, **params), schema)
     fit_ranker(model, train, None, replace(DEFAULT_TRAINING, epochs=6))
     assert evaluate_ranker(model, test)["auc"] > 0.9
+
+
+@pytest.mark.parametrize("cross_type", ["full", "mixture"])
+def test_dcnv2_cross_penalty_is_the_sum_of_frobenius_norms(cross_type: str) -> None:
+    schema, batch = make_ctr_batch(64, history=False)
+    config = DCNV2Config(embedding_dim=8, cross_layers=2, low_rank=4, cross_type=cross_type)
+    plain = DCNV2(config, schema).train()
+    assert plain.training_outputs(batch).auxiliary_loss is None
+    model = DCNV2(replace(config, cross_penalty=0.5), schema).train()
+    cross = model.cross
+    matrices = (
+        [cross.weights[layer] for layer in range(2)]
+        if isinstance(cross, FullRankCross)
+        else [m[layer] for m in (cross.u, cross.v, cross.c) for layer in range(2)]
+    )
+    expected = 0.5 * sum(float(m.detach().flatten().norm()) for m in matrices)
+    outputs = model.training_outputs(batch)
+    assert outputs.auxiliary_loss is not None
+    assert float(outputs.auxiliary_loss) == pytest.approx(expected, rel=1e-5)
+    torch.testing.assert_close(outputs.logits, model(batch))
+    with pytest.raises(ValueError, match="cross_penalty"):
+        DCNV2Config(cross_penalty=float("nan"))
+
+
+def test_feed_forward_can_drop_out_each_layers_input() -> None:
+    def kinds(net: torch.nn.Sequential) -> list[str]:
+        return [type(module).__name__ for module in net]
+
+    assert kinds(feed_forward(6, (4, 3), 0.2)) == ["Linear", "ReLU", "Dropout"] * 2
+    first = feed_forward(6, (4, 3), 0.2, dropout_first=True)
+    assert kinds(first) == ["Dropout", "Linear", "ReLU"] * 2
+    assert kinds(feed_forward(6, (4,), 0.0, dropout_first=True)) == ["Linear", "ReLU"]
 
 
 def test_wide_crosses_are_exact_or_hashed() -> None:

@@ -141,17 +141,22 @@ def feed_forward(
     dropout: float = 0.0,
     activation: Callable[[int], nn.Module] | None = None,
     batch_norm: bool = False,
+    dropout_first: bool = False,
 ) -> nn.Sequential:
     """Linear → [batch norm] → activation → dropout for each width (the deep part of every
     CTR model). ``activation(width)`` builds the activation (default ReLU; DIN passes Dice).
+    ``dropout_first`` moves each dropout in front of its linear layer (RecBole's order): the
+    input is dropped out and the last layer's output is not.
     """
     layers: list[nn.Module] = []
     for width in widths:
+        if dropout > 0 and dropout_first:
+            layers.append(nn.Dropout(dropout))
         layers.append(nn.Linear(width_in, width))
         if batch_norm:
             layers.append(nn.BatchNorm1d(width))
         layers.append(activation(width) if activation is not None else nn.ReLU())
-        if dropout > 0:
+        if dropout > 0 and not dropout_first:
             layers.append(nn.Dropout(dropout))
         width_in = width
     return nn.Sequential(*layers)
