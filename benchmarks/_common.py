@@ -7,6 +7,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,18 @@ def command() -> str:
     script = Path(sys.argv[0]).resolve()
     shown = script.relative_to(ROOT).as_posix() if script.is_relative_to(ROOT) else str(script)
     return " ".join(["python", shown, *sys.argv[1:]])
+
+
+def ran_stamp() -> dict[str, str]:
+    """What a results row records about the run that made it: the command and the date."""
+    return {"command": command(), "date": time.strftime("%Y-%m-%d")}
+
+
+def ran_cells(entry: dict[str, Any]) -> str:
+    """The ``command | date`` cells of a row's :func:`ran_stamp` (rows from before it was
+    recorded say so)."""
+    ran = entry.get("ran", {"command": "(not recorded)", "date": ""})
+    return f"`{ran['command']}` | {ran['date']}"
 
 
 def environment_markdown(env: dict[str, Any]) -> str:

@@ -31,11 +31,12 @@ from recforge.training.loop import TrainConfig
 from _common import (
     RESULTS,
     ROOT,
-    command,
     environment,
     environment_markdown,
     load_raw,
     median_text,
+    ran_cells,
+    ran_stamp,
     save_raw,
 )
 
@@ -246,8 +247,7 @@ def runs_table(payload: dict[str, Any], order: list[str]) -> list[str]:
     for name in order:
         entry = payload["models"].get(name)
         if entry is not None:
-            ran = entry.get("ran", {"command": "(not recorded)", "date": ""})
-            lines.append(f"| {name} | `{ran['command']}` | {ran['date']} |")
+            lines.append(f"| {name} | {ran_cells(entry)} |")
     return [*lines, ""]
 
 
@@ -288,7 +288,7 @@ def main(
                 if after_search is not None:
                     after_search(entry, data)
                 mine[model] = entry
-                entry["ran"] = {"command": command(), "date": time.strftime("%Y-%m-%d")}
+                entry["ran"] = ran_stamp()
                 # merge into the file as it is now: other models' runs may be saving beside us
                 fresh = load_raw(name) or {"models": {}}
                 fresh["models"].update(mine)

@@ -51,11 +51,12 @@ from recforge.training.ranking import RankerTrainConfig, evaluate_ranker, fit_ra
 
 from _common import (
     RESULTS,
-    command,
     environment,
     environment_markdown,
     load_raw,
     median_text,
+    ran_cells,
+    ran_stamp,
     save_raw,
 )
 
@@ -463,8 +464,7 @@ def render(payload: dict[str, Any]) -> str:
         for name in ORDER:
             entry = section["models"].get(name)
             if entry is not None:
-                ran = entry.get("ran", {"command": "(not recorded)", "date": ""})
-                lines.append(f"| {dataset} | {name} | `{ran['command']}` | {ran['date']} |")
+                lines.append(f"| {dataset} | {name} | {ran_cells(entry)} |")
     lines.append("")
     for dataset, section in payload["datasets"].items():
         lines += [
@@ -512,7 +512,7 @@ def main() -> None:
                 continue
 
             def save(entry: dict[str, Any], name: str = name) -> None:
-                entry["ran"] = {"command": command(), "date": time.strftime("%Y-%m-%d")}
+                entry["ran"] = ran_stamp()
                 mine[name] = entry
                 payload = load_raw(NAME) or {"datasets": {}}  # other runs may be saving beside us
                 section = payload["datasets"].setdefault(args.dataset, {"models": {}})
