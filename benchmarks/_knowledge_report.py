@@ -55,12 +55,10 @@ vectors through tanh, and its search was short (3 candidates, 40-epoch cap), bec
 costs about 2 minutes: the full-ranking validation passes every user x item pair through the
 aggregator (U·I·K·D per epoch) and every step updates the whole 34,712 x D entity table
 (dense gradients; `kgcn-nokg`, whose table holds only the 1,682 items, trains an epoch in
-2.1 s against 4.6 s). Also tried, on validation only and not in this script: LightGCN over
-the collaborative knowledge graph (users, and the 34,712 entities with items as entities,
-every triple an undirected edge; KGAT's graph without its attention or TransR term), BPR,
-seed 0: 3 layers Recall@10 / NDCG@10 0.2339 / 0.2439, 2 layers 0.2267 / 0.2409, against
-LightGCN's 0.2324 / 0.2478 and BPR-MF's 0.2272 / 0.2457 on the same validation split. The
-graph's edges do not lift NDCG here either.
+2.1 s against 4.6 s). Also tried in an exploratory run (validation only, not in this script,
+so no numbers here): LightGCN over the collaborative knowledge graph (users, and the 34,712
+entities with items as entities, every triple an undirected edge; KGAT's graph without its
+attention or TransR term). It did not beat BPR-MF's or LightGCN's validation NDCG@10.
 
 **LightGCN** edges out BPR-MF on both datasets (on ML-100K within the spread over seeds:
 0.2476 / 0.2985 against 0.2467 / 0.2943; RecBole's LightGCN

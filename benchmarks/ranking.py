@@ -235,14 +235,11 @@ SETUPS: dict[str, Setup] = {
             "0.8964 / 0.3160, 0.0014 under RecBole's own run (0.8998 in its log; 0.9000 in its "
             "table) and so **under the issue's 0.900 target**. DeepFM (0.8991) is the best "
             "model here, as it nearly is in RecBole's table (0.8997).",
-            "Validation AUC of DCN-V2 on the way there (seed 0, not in this script): the "
-            "paper-style candidate at lr 0.001 0.8960; RecBole's shape at lr 0.005 0.8972 "
-            "(0.8974 without the zip code, 0.8976 with batch norm, 0.8974 at lr 0.01, 0.8970 "
-            "with DIN's embedding L2 0.1); dropout first alone 0.8974; the norm penalty (1) "
-            "alone 0.8963; both 0.8987 (0.8983 with RecBole's N(0, 1) start for the cross "
-            "matrices instead of Xavier). Earlier tries: movie-title words as a field 0.8960 "
-            "against 0.8960; batch 2,048 or 1,024 with patience 5: 0.8963 / 0.8968; RecBole's "
-            "second-best setting (MLP 1,024-1,024, penalty 5): 0.8972.",
+            "Exploratory validation runs before this grid (not in this script, so no numbers "
+            "here): without the zip code, lr 0.01, DIN's embedding L2, RecBole's N(0, 1) start "
+            "for the cross matrices, RecBole's second-best setting (MLP 1,024-1,024, penalty "
+            "5), movie-title words as a field, batch 2,048 or 1,024 with patience 5. None "
+            "gained more than seed noise over the candidates above.",
         ],
     ),
     # Settings of BARS's Criteo_x1 runs (FuxiCTR 1.1.0 logs in reczoo/BARS,

@@ -226,12 +226,11 @@ NOTES = {
         "validation 0.4936, best epoch 70), so the block layout does not explain the gap. "
         "No model here reaches S3-Rec's self-supervised pre-training (not implemented).",
         "- Sequence models train with a softmax over the target and 1,024 (SASRec: or 4,096) "
-        'items drawn uniformly per batch (`loss = "sampled_ce"`). Seconds per SASRec epoch '
-        "(measured outside this script: one thread, quiet machine, median of 3 epochs): 4.8 with 1,024 "
-        "negatives, 11.7 with 4,096, 27.3 with the full softmax over 12,101 items "
-        '(`loss = "ce"`, not searched here for time; 4,096 beat 1,024 on validation, so '
-        "the full softmax is the next candidate). SASRec's paper trains with one sampled "
-        "negative per position (binary cross-entropy), the anchors' loss.",
+        'items drawn uniformly per batch (`loss = "sampled_ce"`); the full softmax over '
+        '12,101 items (`loss = "ce"`) costs more per epoch and was not searched here for '
+        "time (4,096 beat 1,024 on validation, so it is the next candidate). SASRec's "
+        "paper trains with one sampled negative per position (binary cross-entropy), the "
+        "anchors' loss.",
         "- BPR-MF is under-tuned: the search stops at 60 epochs with patience 4 (each epoch "
         "ends with a full-ranking validation of 22k users); a first attempt with lr 0.001 was "
         "still improving at epoch 71 (validation NDCG@10 0.0294 against the chosen 0.0251) "
