@@ -142,6 +142,25 @@ def test_early_stopping_restores_the_best_weights(tmp_path: Path) -> None:
     assert result.samples_per_second > 0 and not model.training
 
 
+def test_lr_decay_after_each_validation_without_a_better_metric() -> None:
+    torch.manual_seed(0)
+    model = DNN(DNNConfig(embedding_dim=16, hidden=(64,)), SCHEMA)
+    train, valid = rows(48, seed=1, signal=False), rows(200, seed=2, signal=False)
+    config = replace(QUIET, epochs=12, lr=0.05, patience=0, lr_decay=0.5, valid_metric="logloss")
+    result = fit_ranker(model, train, valid, config)
+    best, lr, decayed = np.inf, 0.05, 0
+    for record in result.history:
+        if record["valid"]["logloss"] < best:
+            best = record["valid"]["logloss"]
+            assert "lr" not in record
+        else:
+            lr, decayed = lr * 0.5, decayed + 1
+            assert record["lr"] == pytest.approx(lr)
+    assert decayed >= 2  # random labels: the validation loss stalls after a few epochs
+    plain = fit_ranker(model, train, valid, replace(config, lr_decay=1.0))
+    assert all("lr" not in record for record in plain.history)
+
+
 def test_auc_selection_and_no_validation() -> None:
     torch.manual_seed(0)
     model = DNN(DNNConfig(embedding_dim=8, hidden=(16,)), SCHEMA)
@@ -174,6 +193,9 @@ def test_errors_name_the_setting() -> None:
         RankerTrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="valid_metric"):
         RankerTrainConfig(valid_metric="ndcg")  # type: ignore[arg-type]
+    for decay in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="lr_decay"):
+            RankerTrainConfig(lr_decay=decay)
 
     class Bare(Probe):
         def __init__(self, config: ProbeConfig, schema: FeatureSchema) -> None:

@@ -46,15 +46,16 @@ class EarlyStopping:
 
     def validated(
         self, model: nn.Module, epoch: int, score: float, valid: dict[str, float]
-    ) -> None:
+    ) -> bool:
         """Note epoch ``epoch``'s validation ``score`` (keeps a copy of the weights when it
-        is the best so far)."""
+        is the best so far); returns whether it is."""
         if score > self.best_score:
             self.best_score, self._stale = score, 0
             self._best_state = copy.deepcopy(model.state_dict())
             self.best_epoch, self.best_valid = epoch, valid
-        else:
-            self._stale += 1
+            return True
+        self._stale += 1
+        return False
 
     def record(self, record: dict[str, Any]) -> None:
         """Keep, log and write one epoch's record."""

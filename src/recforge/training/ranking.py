@@ -62,6 +62,8 @@ class RankerTrainConfig:
         optimizer: ``"adam"``, ``"adagrad"`` or ``"sgd"``.
         patience: stop after this many epochs without a better validation metric
             (0: run all epochs, still restoring the best).
+        lr_decay: multiply the learning rate by this after each validation without a
+            better metric (reduce on plateau, as FuxiCTR/BARS train; 1 keeps it fixed).
         valid_metric: ``"auc"``, ``"gauc"`` or ``"logloss"`` on the validation rows.
         seed: seeds shuffling and dropout (build the model under ``torch.manual_seed``
             for a reproducible initialisation).
@@ -77,6 +79,7 @@ class RankerTrainConfig:
     embedding_l2: float = 0.0
     optimizer: Literal["adam", "adagrad", "sgd"] = "adam"
     patience: int = 2
+    lr_decay: float = 1.0
     valid_metric: Literal["auc", "gauc", "logloss"] = "auc"
     seed: int = 0
     threads: int | None = None
@@ -92,6 +95,8 @@ class RankerTrainConfig:
         for name in ("weight_decay", "embedding_l2", "patience"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.lr_decay <= 1:  # also refuses NaN
+            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
         if self.optimizer not in ("adam", "adagrad", "sgd"):
             raise ValueError(f"optimizer must be adam, adagrad or sgd, got {self.optimizer!r}")
         if self.valid_metric not in ("auc", "gauc", "logloss"):
@@ -185,7 +190,11 @@ def fit_ranker(
         if valid is not None:
             scores = evaluate_ranker(model, valid, batch_size=config.eval_batch_size)
             record["valid"] = scores
-            stopper.validated(model, epoch, _selection_score(scores, config.valid_metric), scores)
+            score = _selection_score(scores, config.valid_metric)
+            if not stopper.validated(model, epoch, score, scores) and config.lr_decay < 1:
+                for group in optimizer.param_groups:
+                    group["lr"] *= config.lr_decay
+                record["lr"] = optimizer.param_groups[0]["lr"]
         stopper.record(record)
         if stopper.should_stop:
             break
