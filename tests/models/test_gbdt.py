@@ -16,7 +16,12 @@ from recforge.evaluation.metrics import auc
 from recforge.features.fields import FeatureSchema, Field
 from recforge.models.checkpoint import CheckpointError
 from recforge.models.gbdt import GBDTConfig, GBDTRanker
-from recforge.models.gbdt_features import frequent_ids, gbdt_features, gbdt_table
+from recforge.models.gbdt_features import (
+    frequent_ids,
+    gbdt_features,
+    gbdt_table,
+    one_hot_matrix,
+)
 
 N_USERS, N_ITEMS, N_CATEGORIES, LENGTH = 100, 200, 8, 6
 SCHEMA = FeatureSchema(
@@ -119,6 +124,30 @@ def test_small_multi_field_is_one_hot() -> None:
     np.put_along_axis(expected, TRAIN.multi["genres"][:3].numpy(), 1.0, axis=1)
     np.testing.assert_array_equal(one_hot, expected[:, 1:])
     assert "last_item_id" in frame and "history_item_id_matches" in frame
+
+
+def test_one_hot_matrix_columns_by_hand() -> None:
+    batch = planted(50, seed=3)
+    matrix = one_hot_matrix(batch, SCHEMA)
+    sizes = [N_USERS + 2, N_ITEMS + 2, N_CATEGORIES + 2, 4]
+    assert matrix.shape == (50, sum(sizes) + 7 + 1)
+    starts = np.cumsum([0, *sizes])
+    dense = matrix.toarray()
+    for column in range(4):
+        block = dense[:, starts[column] : starts[column + 1]]
+        np.testing.assert_array_equal(block.argmax(axis=1), batch.sparse[:, column].numpy())
+        np.testing.assert_array_equal(block.sum(axis=1), 1.0)
+    genres = dense[:, starts[4] : starts[4] + 7]
+    present = batch.multi["genres"].numpy() > 0
+    assert genres[:, 0].sum() == 0  # padding is no feature
+    np.testing.assert_allclose(genres.sum(axis=1), present.any(axis=1).astype(float))
+    for values, got in zip(batch.multi["genres"].numpy(), genres, strict=True):
+        kept = values[values > 0]
+        expected = np.bincount(kept, minlength=7) / max(len(kept), 1)
+        np.testing.assert_allclose(got, expected)  # repeats add up, each value 1 / count
+    np.testing.assert_allclose(dense[:, -1], batch.dense[:, 0].numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="genres"):
+        one_hot_matrix(dataclasses.replace(batch, multi={}), SCHEMA)
 
 
 @pytest.mark.parametrize("library", ["lightgbm", "xgboost"])

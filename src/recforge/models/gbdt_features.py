@@ -29,6 +29,9 @@ hand-made CTR features use). The columns, in order:
   missing or unknown (index ≤ 1) says nothing, so it is NaN; so are the rate, last match
   and distance of an empty history, and the distance when nothing matches.
 
+:func:`one_hot_matrix` is the linear models' view of the same batch: a sparse 0/1 matrix
+(logistic regression with one weight per feature value, RecBole's LR baseline).
+
 Everything is computed on whole tensors, no per-row loop.
 
 Dimension letters: B rows, S sparse fields, L history length, M values of a multi field.
@@ -42,6 +45,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from torch import Tensor
 
@@ -224,6 +228,45 @@ def frequent_ids(batch: FeatureBatch, schema: FeatureSchema, limit: int) -> dict
         order = torch.sort(counts, descending=True, stable=True).indices[:limit]
         kept[field_name] = order[counts[order] > 0].numpy()
     return kept
+
+
+def one_hot_matrix(batch: FeatureBatch, schema: FeatureSchema) -> sp.csr_matrix:
+    """``(B, Σ sizes + dense columns)``: a 0/1 column per index of each sparse field (index
+    0, missing, and 1, unknown, included), a column per index of each multi-valued field
+    holding ``1 / count`` of the row's values (mean pooling, as the neural rankers embed
+    them; padding dropped), then the dense columns. A history is not read.
+
+    >>> from recforge.features.fields import Field
+    >>> schema = FeatureSchema((Field("user_id", "sparse", 3), Field("item_id", "sparse", 4),
+    ...                         Field("tags", "multi", 4, max_len=2)))
+    >>> batch = FeatureBatch(torch.tensor([[2, 3]]), torch.zeros(1, 0), torch.ones(1),
+    ...                      torch.zeros(1), multi={"tags": torch.tensor([[2, 3]])})
+    >>> one_hot_matrix(batch, schema).toarray().tolist()
+    [[0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.5, 0.5]]
+    """
+    check_batch(batch, schema)
+    n = len(batch)
+    rows, columns, values, offset = [], [], [], 0
+    for position, field in enumerate(schema.sparse):
+        rows.append(np.arange(n))
+        columns.append(offset + batch.sparse[:, position].numpy())
+        values.append(np.ones(n))
+        offset += field.size
+    for field in schema.multi:
+        indices = batch.multi[field.name].numpy()
+        present = indices > 0
+        share = 1.0 / np.maximum(present.sum(axis=1, keepdims=True), 1)
+        row, slot = np.nonzero(present)
+        rows.append(row)
+        columns.append(offset + indices[row, slot])
+        values.append(np.broadcast_to(share, indices.shape)[row, slot])
+        offset += field.size
+    categorical = sp.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
+        shape=(n, offset),
+    )
+    dense = sp.csr_matrix(batch.dense.numpy().astype(np.float64))
+    return sp.hstack([categorical, dense], format="csr")
 
 
 def _missing_as_nan(values: Tensor, missing: Tensor) -> np.ndarray:

@@ -27,7 +27,9 @@ class EarlyStopping:
         >>> model = nn.Linear(1, 1)
         >>> stopper = EarlyStopping(patience=1)
         >>> stopper.validated(model, 1, 0.5, {"auc": 0.5})
+        True
         >>> stopper.validated(model, 2, 0.4, {"auc": 0.4})
+        False
         >>> stopper.should_stop, stopper.best_epoch
         (True, 1)
     """
