@@ -233,8 +233,8 @@ SETUPS: dict[str, Setup] = {
             "~0.002 of each other, so on this protocol the regulariser matters more than the "
             "cross network. The learning-rate step is what lets it pay: in exploratory GPU "
             "runs (validation only, outside this script) L2 0.01 at embedding 32 without the "
-            "step gained about a quarter as much. The grid's largest value (0.1) wins for DNN and DCN: larger "
-            "values were not tried.",
+            "step gained about a quarter as much. The grid's largest value (0.1) wins for DNN "
+            "and DCN: larger values were not tried.",
             "RecBole's runs of this protocol (its repository, benchmark/md/ml-1m_context.md and "
             "benchmark/hyper/context/DCNV2-ml-1m_context.md): 7 fields (user_id, item_id, age, "
             "gender, occupation, genre, release_year; no zip code), embedding 16, batch 4,096, "
@@ -249,9 +249,9 @@ SETUPS: dict[str, Setup] = {
             "issue's 0.900 target**, RecBole's 0.9000 / 0.3119 and the DCN-V2 paper's "
             "0.8964 / 0.3160.",
             "XGBoost's best round is its last (the cap is 1,000): more rounds might add a "
-            "little; the gap to the neural rows is ~0.03 AUC. The GBDT "
-            "and logistic rows are deterministic (three seeds, one number). The samples/s column is not a speed figure: two benchmarks shared "
-            "the 2 cores (see ranking_speed.md for speed).",
+            "little; the gap to the neural rows is ~0.03 AUC. The GBDT and logistic rows are "
+            "deterministic (three seeds, one number). The samples/s column is not a speed "
+            "figure: two benchmarks shared the 2 cores (see ranking_speed.md for speed).",
             "Tried before this grid and left out (exploratory validation runs, not in this "
             "script): without the zip code, lr 0.01, RecBole's N(0, 1) start for the cross "
             "matrices, MLP 1,024-1,024 or 512-512, movie-title words as a field, batch 2,048 "

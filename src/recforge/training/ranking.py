@@ -16,7 +16,8 @@ under that name) and its ``batch_indices``. ``weight_decay`` is the optimiser's 
 other (dense) parameters; embedding tables never get it.
 
 After each epoch the validation rows (when given) are scored; early stopping watches
-``valid_metric`` (AUC and GAUC up, log loss down) and the best weights are restored.
+``valid_metric`` (AUC and GAUC up, log loss down) and the best weights are restored. With
+``lr_decay < 1`` each validation without a better metric also multiplies the learning rate.
 
 Dimension letters: B rows, V rows of an embedding table.
 """
