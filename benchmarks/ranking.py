@@ -43,7 +43,7 @@ from sklearn.linear_model import LogisticRegression
 
 from recforge.core.batches import FeatureBatch
 from recforge.data.ctr import CTRTables, ctr_tables
-from recforge.evaluation import metrics
+from recforge.evaluation.protocols import evaluate_ctr
 from recforge.features.fields import FeatureSchema
 from recforge.features.pipeline import FeaturePipeline
 from recforge.models import RANKERS
@@ -336,14 +336,8 @@ def prepare(name: str, setup: Setup, path: str | None = None) -> Prepared:
     return Prepared(tables, pipeline.schema, *splits, seconds=time.perf_counter() - started)
 
 
-def logit_metrics(logits: np.ndarray, batch: FeatureBatch) -> dict[str, float]:
-    logits = logits.astype(np.float64)
-    labels = batch.label.numpy()
-    return {
-        "auc": metrics.auc(labels, logits),
-        "gauc": metrics.gauc(labels, logits, batch.group.numpy()),
-        "logloss": metrics.log_loss(labels, 1.0 / (1.0 + np.exp(-logits))),
-    }
+def ctr_scores(logits: np.ndarray, batch: FeatureBatch) -> dict[str, float]:
+    return evaluate_ctr(batch.label, logits, batch.group)
 
 
 def run_one(
@@ -360,8 +354,8 @@ def run_one(
         model.fit(data.train, data.valid, data.schema)
         fit_seconds = time.perf_counter() - started
         return {
-            "valid": logit_metrics(model.predict_logits(data.valid), data.valid),
-            "test": logit_metrics(model.predict_logits(data.test), data.test),
+            "valid": ctr_scores(model.predict_logits(data.valid), data.valid),
+            "test": ctr_scores(model.predict_logits(data.test), data.test),
             "best_epoch": model.n_trees_,
             "fit_seconds": round(fit_seconds, 2),
             "samples_per_second": None,
@@ -371,7 +365,7 @@ def run_one(
         linear.fit(one_hot_matrix(data.train, data.schema), data.train.label.numpy())
         fit_seconds = time.perf_counter() - started
         valid, test = (
-            logit_metrics(linear.decision_function(one_hot_matrix(batch, data.schema)), batch)
+            ctr_scores(linear.decision_function(one_hot_matrix(batch, data.schema)), batch)
             for batch in (data.valid, data.test)
         )
         return {

@@ -27,9 +27,7 @@ class EarlyStopping:
         >>> model = nn.Linear(1, 1)
         >>> stopper = EarlyStopping(patience=1)
         >>> stopper.validated(model, 1, 0.5, {"auc": 0.5})
-        True
         >>> stopper.validated(model, 2, 0.4, {"auc": 0.4})
-        False
         >>> stopper.should_stop, stopper.best_epoch
         (True, 1)
     """
@@ -48,16 +46,15 @@ class EarlyStopping:
 
     def validated(
         self, model: nn.Module, epoch: int, score: float, valid: dict[str, float]
-    ) -> bool:
+    ) -> None:
         """Note epoch ``epoch``'s validation ``score`` (keeps a copy of the weights when it
-        is the best so far); returns whether it is."""
+        is the best so far)."""
         if score > self.best_score:
             self.best_score, self._stale = score, 0
             self._best_state = copy.deepcopy(model.state_dict())
             self.best_epoch, self.best_valid = epoch, valid
-            return True
-        self._stale += 1
-        return False
+        else:
+            self._stale += 1
 
     def record(self, record: dict[str, Any]) -> None:
         """Keep, log and write one epoch's record."""

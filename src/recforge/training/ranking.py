@@ -182,6 +182,20 @@ def fit_ranker(
     optimizer = make_ranker_optimizer(model, config)
     result = RankerTrainResult()
     stopper = EarlyStopping(config.patience if valid is not None else 0, log_path)
+    # reduce on plateau: the score is "higher is better", so any non-increase is a plateau
+    plateau = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="max",
+            factor=config.lr_decay,
+            patience=0,
+            threshold=0.0,
+            threshold_mode="abs",
+            eps=0.0,
+        )
+        if config.lr_decay < 1
+        else None
+    )
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         loss = _train_epoch(model, train, optimizer, counts, config, rng, epoch)
@@ -192,10 +206,12 @@ def fit_ranker(
             scores = evaluate_ranker(model, valid, batch_size=config.eval_batch_size)
             record["valid"] = scores
             score = _selection_score(scores, config.valid_metric)
-            if not stopper.validated(model, epoch, score, scores) and config.lr_decay < 1:
-                for group in optimizer.param_groups:
-                    group["lr"] *= config.lr_decay
-                record["lr"] = optimizer.param_groups[0]["lr"]
+            stopper.validated(model, epoch, score, scores)
+            if plateau is not None:
+                lr = optimizer.param_groups[0]["lr"]
+                plateau.step(score)
+                if optimizer.param_groups[0]["lr"] != lr:
+                    record["lr"] = optimizer.param_groups[0]["lr"]
         stopper.record(record)
         if stopper.should_stop:
             break
