@@ -97,7 +97,8 @@ def test_sequence_losses_are_refused_for_pair_models(planted):
 )
 def test_learns_what_follows_what(name, loss):
     """Item 2k+1 always follows item 2k: after training, a history ending in 2k ranks
-    2k+1 first. A model that ignored order (or the last item) could not do this."""
+    2k+1 first. A model that ignored order (or the last item) could not do this. (At 30
+    epochs some seeds still missed one or two pairs, for GRU4Rec and post-norm SASRec.)"""
     rng = np.random.default_rng(0)
     histories = []
     for _ in range(200):
@@ -106,7 +107,7 @@ def test_learns_what_follows_what(name, loss):
     seqs = Sequences.from_lists(histories)
     model = build(name, n_users=200, n_items=20)
     config = TrainConfig(
-        loss=loss, epochs=30, batch_size=32, lr=0.02, n_negatives=8, progress=False
+        loss=loss, epochs=60, batch_size=32, lr=0.02, n_negatives=8, progress=False
     )
     fit(model, seqs.to_csr(20), config, sequences=seqs)
     queries = model.encode(torch.tensor([[0, 0, 0, 0, 0, 2 * k + 1] for k in range(10)]))
@@ -133,6 +134,33 @@ def test_sasrec_block_options_are_checked():
         SASRecConfig(activation="tanh")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="feedforward"):
         SASRecConfig(feedforward=-1)
+    with pytest.raises(ValueError, match="block_init"):
+        SASRecConfig(block_init="xavier")  # type: ignore[arg-type]
     post = build("sasrec-post")
     assert post.blocks.norm is None and hasattr(post, "embedding_norm")
     assert build("sasrec").blocks.norm is not None
+
+
+def test_sasrec_normal_block_init_is_berts():
+    model = SASRec(SASRecConfig(factors=64, block_init="normal", init_std=0.02), 3, 9)
+    weights = {n: p.detach() for n, p in model.blocks.named_parameters() if "norm" not in n}
+    assert all(float(p.abs().max()) == 0 for n, p in weights.items() if n.endswith("bias"))
+    for name in ("self_attn.in_proj_weight", "linear1.weight", "linear2.weight"):
+        std = float(weights[f"layers.0.{name}"].std())
+        assert 0.018 < std < 0.022, (name, std)  # PyTorch's defaults: 0.07 to 0.09 here
+    norm = model.blocks.layers[0].norm1
+    assert bool((norm.weight == 1).all() and (norm.bias == 0).all())
+
+
+@pytest.mark.parametrize("inner", [True, False])
+def test_sasrec_feedforward_dropout_is_optional(inner):
+    config = SASRecConfig(
+        factors=8, max_len=6, dropout=0.5, activation="gelu", feedforward_dropout=inner
+    )
+    model = SASRec(config, 3, 9).train()
+    seen: list[torch.Tensor] = []
+    model.blocks.layers[0].linear2.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    model.hidden(torch.tensor([[1, 2, 3, 4, 5, 6]] * 20))
+    dropped = float((seen[0] == 0).float().mean())  # GELU is never exactly 0 otherwise
+    assert (dropped > 0.3) if inner else (dropped == 0.0)
+    assert model.blocks.layers[0].dropout1.p == 0.5  # the residual dropouts stay

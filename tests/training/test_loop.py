@@ -3,12 +3,14 @@ import json
 import pytest
 import torch
 
-from recforge.core.batches import UserItemBatch
+from recforge.core.batches import SequenceBatch, UserItemBatch
 from recforge.core.errors import ConfigError
+from recforge.core.sequences import Sequences
 from recforge.models.gmf import GMF, GMFConfig
+from recforge.models.gru4rec import GRU4Rec, GRU4RecConfig
 from recforge.models.mlp import MLP, MLPConfig
 from recforge.models.neumf import NeuMF
-from recforge.training.loop import TrainConfig, fit
+from recforge.training.loop import TrainConfig, _sequence_loss, fit
 
 
 def test_log_records_every_epoch_and_early_stopping_restores_best(planted, tmp_path):
@@ -55,3 +57,40 @@ def test_neumf_from_pretrained_combines_both_logits(planted):
     batch = UserItemBatch(torch.tensor([0, 7, 40]), torch.tensor([1, 30, 2]))
     expected = 0.3 * gmf(batch) + 0.7 * mlp(batch)
     torch.testing.assert_close(neumf(batch), expected)
+
+
+@pytest.mark.parametrize("weighting", ["targets", "equal"])
+def test_every_sequence_target_weighs_the_same_whatever_its_batch(weighting):
+    """Batches hold windows of similar length. With ``"targets"`` one epoch of plain SGD
+    (tiny steps) moves the weights along the gradient of the mean loss over all targets;
+    ``"equal"`` (the old weighting) lets the 2 one-target windows count as much as the
+    2 seven-target ones."""
+    short, long_ = [0, 1], [2, 3, 4, 5, 6, 7, 8, 0]
+    seqs = Sequences.from_lists([short, [1, 2], long_, long_[::-1]])  # 2 + 14 targets
+    model = GRU4Rec(GRU4RecConfig(factors=4, max_len=8, dropout=0.0, hidden_size=4), 4, 9)
+    model.double()  # the weights move by lr x gradient: float32 would drown it
+    start = [p.detach().clone() for p in model.parameters()]
+    config = TrainConfig(
+        loss="ce",
+        epochs=1,
+        batch_size=2,
+        lr=1e-4,
+        optimizer="sgd",
+        progress=False,
+        batch_weighting=weighting,
+    )
+    fit(model, seqs.to_csr(9), config, sequences=seqs)
+    step = [(p.detach() - s) / -config.lr for p, s in zip(model.parameters(), start, strict=True)]
+
+    model.zero_grad()
+    for p, s in zip(model.parameters(), start, strict=True):
+        p.data.copy_(s)
+    windows = [torch.from_numpy(w) for w in seqs.windows(8)]
+    loss, n_targets = _sequence_loss(model, SequenceBatch(*windows), config, None)
+    # 2 batches of 8 targets on average: each step's loss is (its targets / 8) x its mean
+    (loss * n_targets / 8).backward()
+    expected = [p.grad for p in model.parameters()]
+    close = all(
+        torch.allclose(a, b, rtol=1e-2, atol=1e-6) for a, b in zip(step, expected, strict=True)
+    )
+    assert close == (weighting == "targets")

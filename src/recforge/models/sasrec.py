@@ -40,6 +40,10 @@ class SASRecConfig(SequenceConfig):
         norm_first: pre-norm blocks (the SASRec paper) or post-norm (BERT4Rec / S3-Rec code).
         activation: of the feed-forward layer, ``"relu"`` (paper) or ``"gelu"``.
         feedforward: inner width of the feed-forward layer; 0 means ``factors`` (paper).
+        feedforward_dropout: dropout after the feed-forward layer's activation too, as in
+            the SASRec paper's code and PyTorch's block; S3-Rec's blocks have none there.
+        block_init: ``"torch"`` (PyTorch's defaults for the blocks' linear layers) or
+            ``"normal"`` (BERT's and S3-Rec's: weights from N(0, ``init_std``), biases 0).
     """
 
     blocks: int = 2
@@ -47,6 +51,8 @@ class SASRecConfig(SequenceConfig):
     norm_first: bool = True
     activation: Literal["relu", "gelu"] = "relu"
     feedforward: int = 0
+    feedforward_dropout: bool = True
+    block_init: Literal["torch", "normal"] = "torch"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -56,6 +62,8 @@ class SASRecConfig(SequenceConfig):
             raise ValueError(f"heads ({self.heads}) must divide factors ({self.factors})")
         if self.activation not in ("relu", "gelu"):
             raise ValueError(f"activation must be 'relu' or 'gelu', got {self.activation!r}")
+        if self.block_init not in ("torch", "normal"):
+            raise ValueError(f"block_init must be 'torch' or 'normal', got {self.block_init!r}")
         if self.feedforward < 0:
             raise ValueError(f"feedforward must be >= 0, got {self.feedforward}")
 
@@ -87,10 +95,20 @@ class SASRec(SequentialRecommender):
             batch_first=True,
             norm_first=config.norm_first,
         )
+        if not config.feedforward_dropout:
+            layer.dropout = nn.Dropout(0.0)  # the one between the feed-forward's two layers
         final_norm = nn.LayerNorm(d) if config.norm_first else None
         self.blocks = nn.TransformerEncoder(
             layer, config.blocks, enable_nested_tensor=False, norm=final_norm
         )
+        if config.block_init == "normal":
+            for name, parameter in self.blocks.named_parameters():
+                if "norm" in name:
+                    continue
+                if name.endswith("bias"):
+                    nn.init.zeros_(parameter)
+                else:
+                    nn.init.normal_(parameter, std=config.init_std)
         if not config.norm_first:
             self.embedding_norm = nn.LayerNorm(d)
         self.dropout = nn.Dropout(config.dropout)

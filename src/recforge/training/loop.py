@@ -65,6 +65,13 @@ class TrainConfig:
         valid_metric: metric name from the validation callback that early stopping watches.
         logq_correction: with ``"in_batch"``, subtract from each logit the log of its
             item's sampling probability (Yi et al. 2019); off trains the biased softmax.
+        batch_weighting: sequence models: ``"targets"`` weighs each batch's mean loss by
+            its number of targets over the epoch's mean per batch, so that every target
+            counts the same whatever batch it falls in (the papers' objective, a mean over
+            all positions); ``"equal"`` gives every batch's mean the same weight, which with
+            the loop's length-sorted batches makes a target of a short history count several
+            times more than one of a long history. ``"equal"`` was the only
+            behaviour before 2026-11-29 and is kept to reproduce older results.
         seed: seeds negative sampling, shuffling and initialisation.
         threads: torch intra-op threads (None: leave torch's default).
         progress: show a progress bar.
@@ -83,6 +90,7 @@ class TrainConfig:
     patience: int = 5
     valid_every: int = 1
     valid_metric: str = "ndcg@10"
+    batch_weighting: Literal["targets", "equal"] = "targets"
     seed: int = 0
     threads: int | None = None
     progress: bool = True
@@ -93,6 +101,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.batch_weighting not in ("targets", "equal"):
+            raise ValueError(
+                f"batch_weighting must be 'targets' or 'equal', got {self.batch_weighting!r}"
+            )
 
 
 @dataclass
@@ -261,6 +273,7 @@ def _sequence_epoch(
     total, count = 0.0, 0
     lengths = (windows[0] > 0).sum(1)  # (W,) items per window
     batches = _length_batches(lengths, config.batch_size, rng)
+    per_batch = max(int((windows[1] > 0).sum()), 1) / max(len(batches), 1)  # mean targets
     bar = tqdm(
         batches, desc=f"epoch {epoch}", unit="batch", disable=not config.progress, leave=False
     )
@@ -268,7 +281,8 @@ def _sequence_epoch(
         longest = max(int(lengths[rows].max()), 1)
         batch = SequenceBatch(inputs[rows, -longest:], targets[rows, -longest:])
         loss, n_targets = _sequence_loss(model, batch, config, rng, window_users[rows], log_q)
-        total += _step(optimizer, loss) * n_targets
+        weight = n_targets / per_batch if config.batch_weighting == "targets" else 1.0
+        total += _step(optimizer, loss * weight) / weight * n_targets
         count += n_targets
     return _mean_loss(total, count, epoch)
 
