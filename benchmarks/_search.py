@@ -260,11 +260,14 @@ def main(
     *,
     after_search: Callable[[dict[str, Any], Prepared], None] | None = None,
     render_payload: Callable[[dict[str, Any]], str] | None = None,
+    argv: list[str] | None = None,
 ) -> None:
     """Command line shared by the accuracy benchmarks; results go to docs/results/NAME.md.
 
     ``after_search`` adds to a model's entry (e.g. more protocols on the chosen runs);
-    ``render_payload`` replaces the standard report."""
+    ``render_payload`` replaces the standard report; ``argv`` is the command line left
+    after a script's own options (default ``sys.argv[1:]``; the recorded command is always
+    the whole of ``sys.argv``)."""
     parser = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -272,7 +275,7 @@ def main(
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--render", action="store_true", help="only rewrite the markdown")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("recforge").setLevel(logging.ERROR)
     payload = load_raw(name) or {"models": {}}

@@ -326,7 +326,8 @@ def render_for(dataset: str, name: str, bench: Benchmark):
 
 
 def pop_dataset(argv: list[str]) -> str:
-    """Take ``--dataset NAME`` out of ``argv`` (the rest is the shared search command line)."""
+    """Take ``--dataset NAME`` out of ``argv`` (the rest is the shared search command line;
+    the recorded command keeps it)."""
     if "--dataset" not in argv:
         return "beauty"
     at = argv.index("--dataset")
@@ -338,7 +339,8 @@ def pop_dataset(argv: list[str]) -> str:
 
 
 if __name__ == "__main__":
-    chosen = pop_dataset(sys.argv)
+    search_argv = sys.argv[1:]
+    chosen = pop_dataset(search_argv)
     name, bench = DATASETS[chosen]
     main(
         name,
@@ -348,4 +350,5 @@ if __name__ == "__main__":
         __doc__,
         after_search=add_sampled,
         render_payload=render_for(chosen, name, bench),
+        argv=search_argv,
     )
