@@ -259,7 +259,7 @@ def one_hot_matrix(batch: FeatureBatch, schema: FeatureSchema) -> sp.csr_matrix:
         row, slot = np.nonzero(present)
         rows.append(row)
         columns.append(offset + indices[row, slot])
-        values.append(np.broadcast_to(share, indices.shape)[row, slot])
+        values.append(share[row, 0])
         offset += field.size
     categorical = sp.csr_matrix(
         (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),

@@ -273,7 +273,7 @@ def _sequence_epoch(
     total, count = 0.0, 0
     lengths = (windows[0] > 0).sum(1)  # (W,) items per window
     batches = _length_batches(lengths, config.batch_size, rng)
-    per_batch = max(int((windows[1] > 0).sum()), 1) / max(len(batches), 1)  # mean targets
+    per_batch = max(int(lengths.sum()), 1) / max(len(batches), 1)  # targets = inputs
     bar = tqdm(
         batches, desc=f"epoch {epoch}", unit="batch", disable=not config.progress, leave=False
     )
@@ -282,7 +282,8 @@ def _sequence_epoch(
         batch = SequenceBatch(inputs[rows, -longest:], targets[rows, -longest:])
         loss, n_targets = _sequence_loss(model, batch, config, rng, window_users[rows], log_q)
         weight = n_targets / per_batch if config.batch_weighting == "targets" else 1.0
-        total += _step(optimizer, loss * weight) / weight * n_targets
+        _step(optimizer, loss * weight)
+        total += float(loss.detach()) * n_targets
         count += n_targets
     return _mean_loss(total, count, epoch)
 
