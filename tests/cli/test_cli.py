@@ -262,14 +262,20 @@ def test_textcnn_trains_from_the_config_on_item_texts(monkeypatch, capsys, tmp_p
     assert code == 0 and "10 items like 5" in out, err
 
 
-def test_kgcn_without_a_knowledge_graph_is_a_clear_error(monkeypatch, capsys, config_file):
-    text = config_file.read_text().replace('name = "gmf"\nfactors = 8', 'name = "kgcn"')
+@pytest.mark.parametrize("model", ["kgcn", "kgin"])
+def test_kg_model_without_a_knowledge_graph_is_a_clear_error(
+    monkeypatch, capsys, config_file, model
+):
+    text = config_file.read_text().replace('name = "gmf"\nfactors = 8', f'name = "{model}"')
     config_file.write_text(text)
     line = one_line_error(*run_cli(monkeypatch, capsys, "train", str(config_file))[::2])
-    assert "data.knowledge_graph" in line and "kgcn needs a knowledge graph" in line
+    assert "data.knowledge_graph" in line and f"{model} needs a knowledge graph" in line
 
 
-def test_kgcn_trains_from_a_config_on_movielens_and_its_graph(monkeypatch, capsys, tmp_path):
+@pytest.mark.parametrize("model, loss", [("kgcn", "bce"), ("kgin", "bpr")])
+def test_kg_model_trains_from_a_config_on_movielens_and_its_graph(
+    monkeypatch, capsys, tmp_path, model, loss
+):
     root = os.environ.get("RECFORGE_DATA")
     if not root or not all((Path(root) / d).is_dir() for d in ("ml-100k", "ml-100k-kg-recbole")):
         pytest.skip("MovieLens-100K and its knowledge graph not available (set RECFORGE_DATA)")
@@ -282,8 +288,9 @@ split = "ratio_random"
 eval_negatives = 0
 knowledge_graph = "ml-100k-kg"
 [model]
-name = "kgcn"
+name = "{model}"
 [training]
+loss = "{loss}"
 epochs = 1
 batch_size = 4096
 progress = false

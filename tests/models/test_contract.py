@@ -31,6 +31,9 @@ TRAINING = {
     "sasrec": TrainConfig(loss="ce", epochs=30, batch_size=16, lr=0.01, progress=False),
     "twotower": TrainConfig(loss="in_batch", epochs=30, batch_size=16, lr=0.01, progress=False),
     "kgcn": TrainConfig(epochs=15, batch_size=128, lr=0.05, n_negatives=1, progress=False),
+    "kgin": TrainConfig(
+        loss="bpr", epochs=20, batch_size=64, lr=0.02, n_negatives=1, progress=False
+    ),
     "lightgcn": TrainConfig(
         loss="bpr", epochs=20, batch_size=64, lr=0.02, n_negatives=1, progress=False
     ),
@@ -50,6 +53,7 @@ PARAMS = {
     "sasrec": {"factors": 16, "max_len": 8, "dropout": 0.1},
     "twotower": {"factors": 16, "max_len": 8, "layers": (32, 16), "temperature": 0.1},
     "kgcn": {"dim": 8, "n_neighbours": 4},
+    "kgin": {"dim": 8, "layers": 2, "n_intents": 2},
     "lightgcn": {"factors": 8, "layers": 2},
 }
 
@@ -84,7 +88,7 @@ def build(name: str, n_users: int, n_items: int):
     config = cls.config_class(**PARAMS.get(name, {}))
     if name == "textcnn":  # the item tower reads the items' texts
         return cls.from_texts(config, n_users, planted_texts(n_items))
-    if name == "kgcn":  # the knowledge graph is part of the model
+    if name in ("kgcn", "kgin"):  # the knowledge graph is part of the model
         return cls.for_graph(config, n_users, planted_graph(n_items))
     return cls(config, n_users=n_users, n_items=n_items)
 

@@ -16,6 +16,7 @@ from recforge.models.ials import IALS
 from recforge.models.item2vec import Item2VecRecommender
 from recforge.models.itemknn import ItemKNN
 from recforge.models.kgcn import KGCN
+from recforge.models.kgin import KGIN
 from recforge.models.lightgcn import LightGCN
 from recforge.models.mlp import MLP
 from recforge.models.neumf import NeuMF
@@ -39,6 +40,7 @@ MODELS: dict[str, type[NeuralRecommender] | type[FittedRecommender]] = {
     "neumf": NeuMF,
     "lightgcn": LightGCN,
     "kgcn": KGCN,
+    "kgin": KGIN,
     "textcnn": TextCNN,
     "gru4rec": GRU4Rec,
     "sasrec": SASRec,

@@ -15,6 +15,8 @@ Dimension letters: B users in a batch, I items, K recommendations, D embedding s
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -23,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from recforge.core.batches import UserItemBatch
+from recforge.core.graph import KnowledgeGraph
 
 
 class NeuralRecommender(nn.Module):
@@ -44,6 +47,11 @@ class NeuralRecommender(nn.Module):
     def score(self, user_idx: Tensor, item_idx: Tensor) -> Tensor:
         return self(UserItemBatch(user_idx=user_idx, item_idx=item_idx))
 
+    def auxiliary_loss(self) -> Tensor | None:
+        """A term the training loop adds to every step's loss (a model's own regulariser,
+        such as KGIN's intent independence), or None."""
+        return None
+
     def score_all(self, user_idx: Tensor) -> Tensor:
         """Scores of every item for each user ``(B, I)``; models with a dot-product
         structure override this with one matrix product."""
@@ -57,6 +65,86 @@ class NeuralRecommender(nn.Module):
             pair_items = items.repeat(len(users))  # (b*I,)
             out.append(self.score(pair_users, pair_items).view(len(users), self.n_items))
         return torch.cat(out) if out else torch.empty(0, self.n_items, device=device)
+
+
+class PropagatingRecommender(NeuralRecommender):
+    """A model whose user and item vectors come from propagation over a whole graph
+    (LightGCN, KGIN): ``score = u · i``. Subclasses implement :meth:`_propagate`; in eval
+    mode its result is computed once and cached until ``train()``, ``load_state_dict`` or
+    a new graph (subclasses call :meth:`_forget`)."""
+
+    def __init__(self, n_users: int, n_items: int) -> None:
+        super().__init__(n_users, n_items)
+        self._cache: tuple[Tensor, Tensor] | None = None  # eval-mode (U, D), (I, D)
+
+    def _propagate(self) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _forget(self) -> None:
+        self._cache = None
+
+    def propagate(self) -> tuple[Tensor, Tensor]:
+        """Final user ``(U, D)`` and item ``(I, D)`` vectors."""
+        if not self.training and self._cache is not None:
+            return self._cache
+        users, items = self._propagate()
+        if not self.training:
+            self._cache = (users.detach(), items.detach())
+        return users, items
+
+    def train(self, mode: bool = True) -> Any:
+        self._forget()  # parameters are about to change (or just did)
+        return super().train(mode)
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> Any:
+        self._forget()
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def forward(self, batch: UserItemBatch) -> Tensor:
+        users, items = self.propagate()
+        return (users[batch.user_idx] * items[batch.item_idx]).sum(-1)  # (B,)
+
+    def score_all(self, user_idx: Tensor) -> Tensor:
+        users, items = self.propagate()
+        return users[user_idx] @ items.T  # (B, I)
+
+
+class KnowledgeGraphModel:
+    """Mixin of the models that read an item knowledge graph (KGCN, KGIN): the graph's
+    sizes live in the config (``n_entities``, ``n_relations``) so that
+    ``Model(config, n_users, n_items)`` rebuilds a checkpoint's shapes, and
+    :meth:`for_graph` builds one sized for a graph with the graph attached."""
+
+    config: Any
+    n_items: int
+
+    @classmethod
+    def for_graph(cls, config: Any, n_users: int, graph: KnowledgeGraph) -> Any:
+        """A model sized for ``graph`` (``config``'s graph sizes are replaced) with the graph
+        attached; ``n_items`` is ``graph.n_items``."""
+        config = dataclasses.replace(
+            config, n_entities=graph.n_entities, n_relations=graph.n_relations
+        )
+        model = cls(config, n_users=n_users, n_items=graph.n_items)  # type: ignore[call-arg]
+        model.attach_graph(graph)
+        return model
+
+    def attach_graph(self, graph: KnowledgeGraph) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def check_graph(self, graph: KnowledgeGraph, n_entities: int) -> None:
+        """Raises ValueError if ``graph``'s sizes differ from the model's (``n_entities``:
+        the model's entity table)."""
+        expected = (n_entities, self.config.n_relations, self.n_items)
+        found = (graph.n_entities, graph.n_relations, graph.n_items)
+        if expected != found:
+            name = type(self).__name__
+            raise ValueError(
+                f"graph has (n_entities, n_relations, n_items) = {found}, the model "
+                f"{expected}; build it with {name}.for_graph"
+            )
 
 
 class FittedRecommender:

@@ -34,7 +34,6 @@ D embedding size.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,7 +43,7 @@ from torch import Tensor, nn
 
 from recforge.core.batches import UserItemBatch
 from recforge.core.graph import KnowledgeGraph
-from recforge.models.base import NeuralRecommender
+from recforge.models.base import KnowledgeGraphModel, NeuralRecommender
 
 #: floats one ``score_all`` chunk may materialise per aggregation step (~64 MiB)
 _SCORE_BUDGET = 1 << 24
@@ -128,7 +127,7 @@ def sample_neighbours(
     return entities.astype(np.int64), relations.astype(np.int64)
 
 
-class KGCN(NeuralRecommender):
+class KGCN(KnowledgeGraphModel, NeuralRecommender):
     """Knowledge graph convolutional network; ``forward`` returns logits ``(B,)``.
 
     >>> graph = KnowledgeGraph(head=np.array([0, 1]), relation=np.array([0, 0]),
@@ -163,30 +162,13 @@ class KGCN(NeuralRecommender):
         # graph may map several items to one entity, so E < I is possible)
         self.register_buffer("item_entity", torch.arange(n_items) % n_entities)
 
-    @classmethod
-    def for_graph(cls, config: KGCNConfig, n_users: int, graph: KnowledgeGraph) -> KGCN:
-        """A KGCN sized for ``graph`` (``config``'s graph sizes are replaced) with its
-        neighbours sampled; ``n_items`` is ``graph.n_items``."""
-        config = dataclasses.replace(
-            config, n_entities=graph.n_entities, n_relations=graph.n_relations
-        )
-        model = cls(config, n_users=n_users, n_items=graph.n_items)
-        model.attach_graph(graph)
-        return model
-
     def attach_graph(self, graph: KnowledgeGraph) -> None:
         """Sample the neighbours of ``graph`` (seeded by ``config.seed``) into the buffers.
 
         Raises:
             ValueError: the graph's sizes differ from the model's.
         """
-        expected = (self.entity_embedding.num_embeddings, self.config.n_relations, self.n_items)
-        found = (graph.n_entities, graph.n_relations, graph.n_items)
-        if expected != found:
-            raise ValueError(
-                f"graph has (n_entities, n_relations, n_items) = {found}, the model "
-                f"{expected}; build it with KGCN.for_graph"
-            )
+        self.check_graph(graph, self.entity_embedding.num_embeddings)
         rng = np.random.default_rng(self.config.seed)
         entities, relations = sample_neighbours(graph, self.config.n_neighbours, rng)
         device = self.adjacency_entity.device

@@ -35,8 +35,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
-from recforge.core.batches import UserItemBatch
-from recforge.models.base import NeuralRecommender
+from recforge.models.base import PropagatingRecommender
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ class _SymmetricMatmul(torch.autograd.Function):
         return None, torch.sparse.mm(ctx.adjacency, grad)
 
 
-class LightGCN(NeuralRecommender):
+class LightGCN(PropagatingRecommender):
     """Light graph convolution over the user-item graph.
 
     >>> train = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0]], dtype=np.float32))
@@ -119,7 +118,6 @@ class LightGCN(NeuralRecommender):
         self.register_buffer("edge_user", torch.zeros(0, dtype=torch.int64))
         self.register_buffer("edge_item", torch.zeros(0, dtype=torch.int64))
         self._adjacency: Tensor | None = None  # sparse (N, N), built on first use
-        self._cache: tuple[Tensor, Tensor] | None = None  # eval-mode (U, D), (I, D)
 
     def set_graph(self, train: sp.spmatrix) -> None:
         """Use the non-zeros of ``train`` (users x items) as the graph's edges.
@@ -147,7 +145,7 @@ class LightGCN(NeuralRecommender):
         self.edge_user = users.to(device=device, dtype=torch.int64)
         self.edge_item = items.to(device=device, dtype=torch.int64)
         self._adjacency = None
-        self._cache = None
+        self._forget()
 
     def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
@@ -155,12 +153,7 @@ class LightGCN(NeuralRecommender):
         """Restore the edges first (their number is not known at construction)."""
         if "edge_user" in state_dict and "edge_item" in state_dict:
             self._set_edges(state_dict["edge_user"], state_dict["edge_item"])
-        self._cache = None
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
-
-    def train(self, mode: bool = True) -> LightGCN:
-        self._cache = None  # parameters are about to change (or just did)
-        return super().train(mode)
 
     def adjacency(self) -> Tensor:
         """The normalised adjacency ``(N, N)`` as a sparse CSR tensor."""
@@ -181,10 +174,9 @@ class LightGCN(NeuralRecommender):
                 self._adjacency = coo.coalesce().to_sparse_csr().to(device)
         return self._adjacency
 
-    def propagate(self) -> tuple[Tensor, Tensor]:
-        """Final user ``(U, D)`` and item ``(I, D)`` vectors: the mean of layers 0..K."""
-        if not self.training and self._cache is not None:
-            return self._cache
+    def _propagate(self) -> tuple[Tensor, Tensor]:
+        """Final user ``(U, D)`` and item ``(I, D)`` vectors: the mean of layers 0..K;
+        their inner product is the score (Eq. 5)."""
         ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])  # (N, D)
         total, layer = ego, ego
         if self.config.layers:
@@ -194,14 +186,4 @@ class LightGCN(NeuralRecommender):
                 total = total + layer
         final = total / (self.config.layers + 1)  # Eq. 4 with α_k = 1 / (K + 1)
         users, items = final.split([self.n_users, self.n_items])
-        if not self.training:
-            self._cache = (users.detach(), items.detach())
         return users, items
-
-    def forward(self, batch: UserItemBatch) -> Tensor:
-        users, items = self.propagate()
-        return (users[batch.user_idx] * items[batch.item_idx]).sum(-1)  # (B,), Eq. 5
-
-    def score_all(self, user_idx: Tensor) -> Tensor:
-        users, items = self.propagate()
-        return users[user_idx] @ items.T  # (B, I)

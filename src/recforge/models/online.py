@@ -26,7 +26,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from recforge.models.base import Recommender
+from recforge.models.base import PropagatingRecommender, Recommender
 from recforge.models.bpr import BPRMF
 from recforge.models.ease import EASE
 from recforge.models.gmf import GMF
@@ -199,6 +199,8 @@ def online_model(model: Recommender) -> OnlineModel:
         uses_history = True
     elif isinstance(model, KGCN):  # user-specific item vectors: exact scores, and
         similarity = model.entity_embedding.weight[model.item_entity]  # items by their entity
+    elif isinstance(model, PropagatingRecommender):  # exact scores; items by propagated vectors
+        similarity = model.propagate()[1]
     elif isinstance(model, TextCNN):
         similarity = items = model.item_vectors()  # (I, D) text tower, cold items included
     elif isinstance(model, SequentialRecommender):

@@ -43,8 +43,8 @@ from recforge.data.dataset import DataConfig, Prepared, prepare
 from recforge.evaluation.protocols import EvaluationResult, evaluate_full, evaluate_sampled
 from recforge.models import MODELS, NeuralRecommender, Recommender
 from recforge.models.artifact import load_artifact, save_artifact
+from recforge.models.base import KnowledgeGraphModel
 from recforge.models.gmf import GMF
-from recforge.models.kgcn import KGCN
 from recforge.models.mlp import MLP
 from recforge.models.neumf import NeuMF
 from recforge.models.textcnn import TextCNN
@@ -244,12 +244,13 @@ def run_experiment(
         data.train.nnz,
     )
     model = build_model(config.model, data.n_users, data.n_items)
-    if isinstance(model, KGCN):  # aggregates over the item knowledge graph
+    if isinstance(model, KnowledgeGraphModel):  # KGCN, KGIN: read the item knowledge graph
         if data.knowledge_graph is None:
             raise ConfigError(
-                "data.knowledge_graph", "kgcn needs a knowledge graph (e.g. 'ml-100k-kg')"
+                "data.knowledge_graph",
+                f"{config.model.name} needs a knowledge graph (e.g. 'ml-100k-kg')",
             )
-        model = KGCN.for_graph(model.config, data.n_users, data.knowledge_graph)
+        model = type(model).for_graph(model.config, data.n_users, data.knowledge_graph)
     if isinstance(model, TextCNN):  # its item tower reads item texts
         if data.items is None:
             raise ConfigError(

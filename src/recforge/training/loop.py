@@ -250,6 +250,9 @@ def _train_epoch(
             both = model(UserItemBatch(torch.cat([first, first]), torch.cat([second, third])))
             positive, negative = both.chunk(2)
             loss = losses.bpr(positive, negative)
+        auxiliary = model.auxiliary_loss()
+        if auxiliary is not None:
+            loss = loss + auxiliary
         total += _step(optimizer, loss) * len(first)
         count += len(first)
     return _mean_loss(total, count, epoch)
