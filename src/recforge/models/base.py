@@ -83,6 +83,24 @@ class PropagatingRecommender(NeuralRecommender):
     def _forget(self) -> None:
         self._cache = None
 
+    def training_edges(self, train: sp.spmatrix) -> tuple[Tensor, Tensor]:
+        """The graph's interaction edges: the distinct non-zero ``(user, item)`` pairs of
+        ``train`` (users x items) in row-major order, as int64 ``(E,)`` tensors.
+
+        Raises:
+            ValueError: ``train`` has another shape than ``(n_users, n_items)``.
+        """
+        if train.shape != (self.n_users, self.n_items):
+            raise ValueError(
+                f"train has shape {train.shape}, expected (n_users, n_items) = "
+                f"({self.n_users}, {self.n_items})"
+            )
+        coo = sp.csr_matrix(train).tocoo()
+        keep = coo.data != 0
+        rows, cols = coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64)
+        pairs = np.unique(rows * self.n_items + cols)  # sorted; a repeated pair counts once
+        return torch.from_numpy(pairs // self.n_items), torch.from_numpy(pairs % self.n_items)
+
     def propagate(self) -> tuple[Tensor, Tensor]:
         """Final user ``(U, D)`` and item ``(I, D)`` vectors."""
         if not self.training and self._cache is not None:

@@ -163,18 +163,9 @@ class KGIN(KnowledgeGraphModel, PropagatingRecommender):
         Raises:
             ValueError: ``train`` has another shape than ``(n_users, n_items)``.
         """
-        if train.shape != (self.n_users, self.n_items):
-            raise ValueError(
-                f"train has shape {train.shape}, expected (n_users, n_items) = "
-                f"({self.n_users}, {self.n_items})"
-            )
-        matrix = sp.csr_matrix(train, copy=True)
-        matrix.sum_duplicates()  # a pair listed twice is one edge
-        matrix.eliminate_zeros()
-        coo = matrix.tocoo()
+        users, items = self.training_edges(train)
         device = self.item_entity.device
-        self.edge_user = torch.from_numpy(coo.row.astype(np.int64)).to(device)
-        self.edge_item = torch.from_numpy(coo.col.astype(np.int64)).to(device)
+        self.edge_user, self.edge_item = users.to(device), items.to(device)
         self._forget()
 
     def load_state_dict(

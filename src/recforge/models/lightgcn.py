@@ -125,20 +125,7 @@ class LightGCN(PropagatingRecommender):
         Raises:
             ValueError: ``train`` has another shape than ``(n_users, n_items)``.
         """
-        if train.shape != (self.n_users, self.n_items):
-            raise ValueError(
-                f"train has shape {train.shape}, expected (n_users, n_items) = "
-                f"({self.n_users}, {self.n_items})"
-            )
-        coo = sp.csr_matrix(train).tocoo()
-        keep = coo.data != 0
-        order = np.lexsort((coo.col[keep], coo.row[keep]))  # canonical edge order
-        users = coo.row[keep][order].astype(np.int64)
-        items = coo.col[keep][order].astype(np.int64)
-        pairs = np.unique(users * self.n_items + items)  # duplicates count once
-        self._set_edges(
-            torch.from_numpy(pairs // self.n_items), torch.from_numpy(pairs % self.n_items)
-        )
+        self._set_edges(*self.training_edges(train))
 
     def _set_edges(self, users: Tensor, items: Tensor) -> None:
         device = self.user_embedding.weight.device
