@@ -94,3 +94,26 @@ def test_every_sequence_target_weighs_the_same_whatever_its_batch(weighting):
         torch.allclose(a, b, rtol=1e-2, atol=1e-6) for a, b in zip(step, expected, strict=True)
     )
     assert close == (weighting == "targets")
+
+
+@pytest.mark.parametrize("kind", ["pairs", "sequences"])
+def test_both_loops_add_the_models_own_loss_term(planted, kind):
+    """A model's ``auxiliary_loss`` joins every step of either loop: here a term that
+    pulls one parameter toward 3, which no data loss touches."""
+
+    def with_pull(model):
+        model.pull = torch.nn.Parameter(torch.zeros(()))
+        model.auxiliary_loss = lambda: (model.pull - 3.0) ** 2
+        return model
+
+    torch.manual_seed(0)
+    if kind == "pairs":
+        model = with_pull(GMF(GMFConfig(factors=4), *planted.shape))
+        config = TrainConfig(loss="bpr", epochs=2, batch_size=64, lr=0.05, progress=False)
+        fit(model, planted, config)
+    else:
+        config_model = GRU4RecConfig(factors=4, max_len=8, dropout=0.0, hidden_size=4)
+        model = with_pull(GRU4Rec(config_model, *planted.shape))
+        config = TrainConfig(loss="ce", epochs=2, batch_size=16, lr=0.05, progress=False)
+        fit(model, planted, config)
+    assert float(model.pull.detach()) > 0.1  # stays 0 if the loop ignores the term

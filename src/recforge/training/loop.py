@@ -250,10 +250,7 @@ def _train_epoch(
             both = model(UserItemBatch(torch.cat([first, first]), torch.cat([second, third])))
             positive, negative = both.chunk(2)
             loss = losses.bpr(positive, negative)
-        auxiliary = model.auxiliary_loss()
-        if auxiliary is not None:
-            loss = loss + auxiliary
-        total += _step(optimizer, loss) * len(first)
+        total += _step(model, optimizer, loss) * len(first)
         count += len(first)
     return _mean_loss(total, count, epoch)
 
@@ -285,7 +282,7 @@ def _sequence_epoch(
         batch = SequenceBatch(inputs[rows, -longest:], targets[rows, -longest:])
         loss, n_targets = _sequence_loss(model, batch, config, rng, window_users[rows], log_q)
         weight = n_targets / per_batch if config.batch_weighting == "targets" else 1.0
-        _step(optimizer, loss * weight)
+        _step(model, optimizer, loss * weight)
         total += float(loss.detach()) * n_targets
         count += n_targets
     return _mean_loss(total, count, epoch)
@@ -353,8 +350,12 @@ def window_user_idx(sequences: Sequences, max_len: int) -> np.ndarray:
     return np.repeat(np.arange(len(sequences)), -(-n_inputs // max_len))
 
 
-def _step(optimizer: torch.optim.Optimizer, loss: Tensor) -> float:
-    """One optimiser step on ``loss``; returns its value."""
+def _step(model: NeuralRecommender, optimizer: torch.optim.Optimizer, loss: Tensor) -> float:
+    """One optimiser step on ``loss`` plus the model's own term (``auxiliary_loss``, such
+    as KGIN's intent independence), whatever the loop; returns the summed value."""
+    auxiliary = model.auxiliary_loss()
+    if auxiliary is not None:
+        loss = loss + auxiliary
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
