@@ -262,7 +262,7 @@ def test_textcnn_trains_from_the_config_on_item_texts(monkeypatch, capsys, tmp_p
     assert code == 0 and "10 items like 5" in out, err
 
 
-@pytest.mark.parametrize("model", ["kgcn", "kgin"])
+@pytest.mark.parametrize("model", ["kgcn", "kgin", "kglightgcn"])
 def test_kg_model_without_a_knowledge_graph_is_a_clear_error(
     monkeypatch, capsys, config_file, model
 ):
@@ -272,7 +272,7 @@ def test_kg_model_without_a_knowledge_graph_is_a_clear_error(
     assert "data.knowledge_graph" in line and f"{model} needs a knowledge graph" in line
 
 
-@pytest.mark.parametrize("model, loss", [("kgcn", "bce"), ("kgin", "bpr")])
+@pytest.mark.parametrize("model, loss", [("kgcn", "bce"), ("kgin", "bpr"), ("kglightgcn", "bpr")])
 def test_kg_model_trains_from_a_config_on_movielens_and_its_graph(
     monkeypatch, capsys, tmp_path, model, loss
 ):

@@ -37,6 +37,9 @@ TRAINING = {
     "lightgcn": TrainConfig(
         loss="bpr", epochs=20, batch_size=64, lr=0.02, n_negatives=1, progress=False
     ),
+    "kglightgcn": TrainConfig(
+        loss="bpr", epochs=20, batch_size=64, lr=0.02, n_negatives=1, progress=False
+    ),
 }
 PARAMS = {
     "bprmf": {"factors": 8},
@@ -55,6 +58,7 @@ PARAMS = {
     "kgcn": {"dim": 8, "n_neighbours": 4},
     "kgin": {"dim": 8, "layers": 2, "n_intents": 2},
     "lightgcn": {"factors": 8, "layers": 2},
+    "kglightgcn": {"factors": 8, "layers": 2},
 }
 
 
@@ -88,7 +92,7 @@ def build(name: str, n_users: int, n_items: int):
     config = cls.config_class(**PARAMS.get(name, {}))
     if name == "textcnn":  # the item tower reads the items' texts
         return cls.from_texts(config, n_users, planted_texts(n_items))
-    if name in ("kgcn", "kgin"):  # the knowledge graph is part of the model
+    if name in ("kgcn", "kgin", "kglightgcn"):  # the knowledge graph is part of the model
         return cls.for_graph(config, n_users, planted_graph(n_items))
     return cls(config, n_users=n_users, n_items=n_items)
 

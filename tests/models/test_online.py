@@ -93,7 +93,8 @@ def test_vector_models_without_fold_in_cannot_place_unknown_users(planted):
 
 def test_similarity_vectors_are_normalised_and_find_the_same_group(planted):
     group_size = planted.shape[1] // 2
-    for name in ("bprmf", "ials", "lightgcn", "kgin"):  # graph models: propagated vectors
+    # the graph models (LightGCN, KG-LightGCN, KGIN) give their propagated item vectors
+    for name in ("bprmf", "ials", "lightgcn", "kglightgcn", "kgin"):
         online = online_model(trained(name, planted))
         vectors = online.similarity_vectors
         np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)

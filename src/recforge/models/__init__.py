@@ -17,6 +17,7 @@ from recforge.models.item2vec import Item2VecRecommender
 from recforge.models.itemknn import ItemKNN
 from recforge.models.kgcn import KGCN
 from recforge.models.kgin import KGIN
+from recforge.models.kglightgcn import KGLightGCN
 from recforge.models.lightgcn import LightGCN
 from recforge.models.mlp import MLP
 from recforge.models.neumf import NeuMF
@@ -41,6 +42,7 @@ MODELS: dict[str, type[NeuralRecommender] | type[FittedRecommender]] = {
     "lightgcn": LightGCN,
     "kgcn": KGCN,
     "kgin": KGIN,
+    "kglightgcn": KGLightGCN,
     "textcnn": TextCNN,
     "gru4rec": GRU4Rec,
     "sasrec": SASRec,

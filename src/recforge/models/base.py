@@ -69,9 +69,9 @@ class NeuralRecommender(nn.Module):
 
 class PropagatingRecommender(NeuralRecommender):
     """A model whose user and item vectors come from propagation over a whole graph
-    (LightGCN, KGIN): ``score = u · i``. Subclasses implement :meth:`_propagate`; in eval
-    mode its result is computed once and cached until ``train()``, ``load_state_dict`` or
-    a new graph (subclasses call :meth:`_forget`)."""
+    (LightGCN, KG-LightGCN, KGIN): ``score = u · i``. Subclasses implement
+    :meth:`_propagate`; in eval mode its result is computed once and cached until
+    ``train()``, ``load_state_dict`` or a new graph (subclasses call :meth:`_forget`)."""
 
     def __init__(self, n_users: int, n_items: int) -> None:
         super().__init__(n_users, n_items)
@@ -130,8 +130,8 @@ class PropagatingRecommender(NeuralRecommender):
 
 
 class KnowledgeGraphModel:
-    """Mixin of the models that read an item knowledge graph (KGCN, KGIN): the graph's
-    sizes live in the config (``n_entities``, ``n_relations``) so that
+    """Mixin of the models that read an item knowledge graph (KGCN, KGIN, KG-LightGCN):
+    the graph's sizes live in the config (``n_entities``, ``n_relations``) so that
     ``Model(config, n_users, n_items)`` rebuilds a checkpoint's shapes, and
     :meth:`for_graph` builds one sized for a graph with the graph attached."""
 

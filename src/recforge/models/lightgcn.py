@@ -161,10 +161,14 @@ class LightGCN(PropagatingRecommender):
                 self._adjacency = coo.coalesce().to_sparse_csr().to(device)
         return self._adjacency
 
+    def item_layer0(self) -> Tensor:
+        """The items' layer-0 vectors ``(I, D)``: their ego embeddings."""
+        return self.item_embedding.weight
+
     def _propagate(self) -> tuple[Tensor, Tensor]:
         """Final user ``(U, D)`` and item ``(I, D)`` vectors: the mean of layers 0..K;
         their inner product is the score (Eq. 5)."""
-        ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])  # (N, D)
+        ego = torch.cat([self.user_embedding.weight, self.item_layer0()])  # (N, D)
         total, layer = ego, ego
         if self.config.layers:
             adjacency = self.adjacency()

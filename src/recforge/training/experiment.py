@@ -244,7 +244,7 @@ def run_experiment(
         data.train.nnz,
     )
     model = build_model(config.model, data.n_users, data.n_items)
-    if isinstance(model, KnowledgeGraphModel):  # KGCN, KGIN: read the item knowledge graph
+    if isinstance(model, KnowledgeGraphModel):  # KGCN, KGIN, KG-LightGCN: read the item graph
         if data.knowledge_graph is None:
             raise ConfigError(
                 "data.knowledge_graph",
