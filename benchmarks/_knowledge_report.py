@@ -40,7 +40,7 @@ Last.FM number under this protocol (it uses Last.FM with a different graph and f
 so there is no published anchor for this row. **KG-LightGCN** (`kglightgcn`: LightGCN whose
 items start from their id vector plus the mean of their graph neighbours' vectors, KGCL's
 knowledge aggregation) ties KGIN: 0.8745 (0.8727–0.8772), every seed above LightGCN's best
-(0.8700) with LightGCN's grid and setting, at LightGCN's cost (0.23 s per epoch against
+(0.8700) with LightGCN's grid and setting, at LightGCN's cost (0.22 s per epoch against
 KGIN's 1.03 s): the graph adds +0.007 AUC to LightGCN here.
 
 - The paper's Last.FM setting (D 16, λ 1e-4 on the whole tables, lr 5e-4, batch 128, first
@@ -64,7 +64,7 @@ and the same negatives) straddle zero: Recall@10 −0.002, +0.010, +0.006, −0.
 NDCG@10 +0.003, +0.005, +0.001, −0.013, −0.005. On this dense split (every user rated at
 least 20 films) the interactions already say what the Freebase attributes say; the graph
 adds nothing measurable to LightGCN here, while on Last.FM it adds 0.007 AUC. KG-LightGCN
-was chosen as a third KG model on validation only (below); its epoch costs 1.2 s against
+was chosen as a third KG model on validation only (below); its epoch costs 1.1 s against
 LightGCN's 0.5 s (the sparse item-entity product and its gradient over the 34,712 x 64
 entity table).
 

@@ -41,7 +41,7 @@ from torch import Tensor, nn
 
 from recforge.core.graph import KnowledgeGraph
 from recforge.models.base import KnowledgeGraphModel
-from recforge.models.lightgcn import LightGCN, LightGCNConfig
+from recforge.models.lightgcn import LightGCN, LightGCNConfig, SparseMatmul, to_csr
 
 _LINK_BUFFERS = ("link_item", "link_entity")
 
@@ -88,7 +88,7 @@ class KGLightGCN(KnowledgeGraphModel, LightGCN):
         nn.init.normal_(self.entity_embedding.weight, std=config.init_std)
         for name in _LINK_BUFFERS:
             self.register_buffer(name, torch.zeros(0, dtype=torch.int64))
-        self._links: Tensor | None = None  # sparse (I, E) row-mean matrix, built on use
+        self._links: tuple[Tensor, Tensor] | None = None  # (I, E) CSR and its transpose
 
     def attach_graph(self, graph: KnowledgeGraph) -> None:
         """Link each item to the entities of its triples, in either direction.
@@ -122,25 +122,26 @@ class KGLightGCN(KnowledgeGraphModel, LightGCN):
         self._links = None
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
-    def links(self) -> Tensor:
-        """The ``(I, E)`` sparse matrix whose row ``i`` averages item ``i``'s linked
-        entities (an empty row for an item without links)."""
+    def links(self) -> tuple[Tensor, Tensor]:
+        """The ``(I, E)`` sparse CSR matrix whose row ``i`` averages item ``i``'s linked
+        entities (an empty row for an item without links), and its transpose."""
         device = self.user_embedding.weight.device
-        if self._links is None or self._links.device != device:
+        if self._links is None or self._links[0].device != device:
             degree = torch.bincount(self.link_item, minlength=self.n_items).clamp(min=1)
             values = 1.0 / degree[self.link_item].to(self.entity_embedding.weight.dtype)
-            self._links = torch.sparse_coo_tensor(
+            coo = torch.sparse_coo_tensor(
                 torch.stack([self.link_item, self.link_entity]),
                 values,
                 (self.n_items, self.entity_embedding.num_embeddings),
                 check_invariants=True,  # built once; the links may come from a checkpoint
-            ).coalesce()  # repeated links sum: an entity linked twice weighs twice
+            )  # repeated links sum: an entity linked twice weighs twice
+            self._links = (to_csr(coo), to_csr(coo.t()))
         return self._links
 
     def item_layer0(self) -> Tensor:
         """``x = e + links @ a`` ``(I, D)``: id vectors plus their neighbours' mean."""
         if len(self.link_item) == 0:
             return self.item_embedding.weight
-        return self.item_embedding.weight + torch.sparse.mm(
-            self.links(), self.entity_embedding.weight
+        return self.item_embedding.weight + SparseMatmul.apply(
+            *self.links(), self.entity_embedding.weight
         )

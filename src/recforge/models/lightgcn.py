@@ -77,18 +77,33 @@ def normalized_adjacency(
     return sp.coo_matrix((values, (rows, cols)), shape=(n_nodes, n_nodes))
 
 
-class _SymmetricMatmul(torch.autograd.Function):
-    """``A @ X`` for a symmetric sparse ``A``: the gradient ``Aᵀ G`` is ``A G``, which spares
-    autograd a transpose of the sparse matrix on every step (5x faster per batch here)."""
+def to_csr(coo: Tensor) -> Tensor:
+    """A sparse COO tensor as CSR, duplicates summed (the fast layout for ``sparse.mm``)."""
+    with warnings.catch_warnings():  # CSR is "beta" but its matmul is what we need
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
+        return coo.coalesce().to_sparse_csr()
+
+
+class SparseMatmul(torch.autograd.Function):
+    """``A @ X`` for a constant sparse ``A`` whose transpose ``Aᵀ`` is built once: the
+    gradient ``Aᵀ G`` then needs no transpose of the sparse matrix on every step (5x faster
+    per batch here). For a symmetric ``A`` (LightGCN's adjacency) pass it twice.
+
+    >>> a = torch.tensor([[0.0, 2.0], [0.0, 0.0], [1.0, 0.0]]).to_sparse_csr()  # (3, 2)
+    >>> x = torch.ones(2, 1, requires_grad=True)
+    >>> SparseMatmul.apply(a, a.to_dense().T.to_sparse_csr(), x).sum().backward()
+    >>> x.grad.flatten().tolist()  # column sums of A
+    [1.0, 2.0]
+    """
 
     @staticmethod
-    def forward(ctx: Any, adjacency: Tensor, dense: Tensor) -> Tensor:
-        ctx.adjacency = adjacency
-        return torch.sparse.mm(adjacency, dense)
+    def forward(ctx: Any, matrix: Tensor, transpose: Tensor, dense: Tensor) -> Tensor:
+        ctx.transpose = transpose
+        return torch.sparse.mm(matrix, dense)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor]:
-        return None, torch.sparse.mm(ctx.adjacency, grad)
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, None, Tensor]:
+        return None, None, torch.sparse.mm(ctx.transpose, grad)
 
 
 class LightGCN(PropagatingRecommender):
@@ -156,9 +171,7 @@ class LightGCN(PropagatingRecommender):
             coo = torch.sparse_coo_tensor(
                 indices, torch.from_numpy(matrix.data), matrix.shape, check_invariants=True
             )
-            with warnings.catch_warnings():  # CSR is "beta" but its matmul is what we need
-                warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
-                self._adjacency = coo.coalesce().to_sparse_csr().to(device)
+            self._adjacency = to_csr(coo).to(device)
         return self._adjacency
 
     def item_layer0(self) -> Tensor:
@@ -173,7 +186,7 @@ class LightGCN(PropagatingRecommender):
         if self.config.layers:
             adjacency = self.adjacency()
             for _ in range(self.config.layers):
-                layer = _SymmetricMatmul.apply(adjacency, layer)  # (N, D), Eq. 7
+                layer = SparseMatmul.apply(adjacency, adjacency, layer)  # (N, D), Eq. 7
                 total = total + layer
         final = total / (self.config.layers + 1)  # Eq. 4 with α_k = 1 / (K + 1)
         users, items = final.split([self.n_users, self.n_items])
