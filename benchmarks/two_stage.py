@@ -79,8 +79,6 @@ TWO_TOWER = (
         "lr": 0.003,
         "epochs": 30,
         "patience": 3,
-        # the loop's batch weighting when these results were made (before 2026-11-29)
-        "batch_weighting": "equal",
     },
 )
 RECALL: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
@@ -237,11 +235,13 @@ NOTES = {
         "validation stopped at epoch 5, near popularity) by ~30 % NDCG@10 but not the "
         "strong one: re-ordering the two-tower list with it loses a little NDCG@10. "
         "Trained against the recall model's own candidates (recall negatives), DIN lifts "
-        "both: BPR-MF 0.0425 -> 0.0674 NDCG@10, two-tower 0.0556 -> 0.0588 NDCG@10 and "
-        "0.3277 -> 0.3500 Recall@50 (the best Recall@50 here).",
+        "BPR-MF's list (0.0425 -> 0.0674 NDCG@10) and the two-tower's Recall@50 (0.3351 -> "
+        "0.3511) but not its NDCG@10 (0.0601 -> 0.0577); the best Recall@50 here is "
+        "two-tower -> DIEN, 0.3564.",
+        "The two datasets ran side by side (one thread each on the 2 cores): rank seconds "
+        "compare rankers within a dataset, not with earlier runs.",
     ],
     "amazon-beauty": [
-        "DIN rows: 3 seeds; DIEN and DCN: one seed (time).",
         "The rankers' test AUC on this protocol is ~0.77 (`ranking.md`): weaker than the "
         "two-tower's own order, which every ranker here makes worse. DIN with recall "
         "negatives lifts BPR-MF's list (NDCG@10 0.0161 -> 0.0174, Recall@50 0.0853 -> "
