@@ -11,6 +11,8 @@ import torch
 from recforge.core.graph import KnowledgeGraph
 from recforge.models import MODELS
 from recforge.models.checkpoint import load_checkpoint, save_checkpoint
+from recforge.models.kgcn import KGCNConfig
+from recforge.models.kgin import KGINConfig
 from recforge.models.kglightgcn import KGLightGCN, KGLightGCNConfig
 from recforge.models.lightgcn import LightGCN, LightGCNConfig
 from recforge.training.loop import TrainConfig, fit
@@ -108,6 +110,8 @@ def test_a_graph_of_another_size_is_refused():
         model.attach_graph(other)
 
 
-def test_config_refuses_negative_graph_sizes():
+@pytest.mark.parametrize("config", [KGLightGCNConfig, KGINConfig, KGCNConfig])
+@pytest.mark.parametrize("field", ["n_entities", "n_relations"])
+def test_config_refuses_negative_graph_sizes(config, field):
     with pytest.raises(ValueError, match="n_entities"):
-        KGLightGCNConfig(n_entities=-1)
+        config(**{field: -1})

@@ -152,6 +152,16 @@ class KnowledgeGraphModel:
     def attach_graph(self, graph: KnowledgeGraph) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @staticmethod
+    def check_sizes(config: Any) -> None:
+        """For a config's ``__post_init__``: the graph sizes must not be negative.
+
+        Raises:
+            ValueError: ``n_entities`` or ``n_relations`` is below 0.
+        """
+        if config.n_entities < 0 or config.n_relations < 0:
+            raise ValueError("n_entities and n_relations must be >= 0")
+
     def check_graph(self, graph: KnowledgeGraph, n_entities: int) -> None:
         """Raises ValueError if ``graph``'s sizes differ from the model's (``n_entities``:
         the model's entity table)."""

@@ -73,8 +73,7 @@ class KGCNConfig:
         for name in ("dim", "n_neighbours", "n_iter"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.n_entities < 0 or self.n_relations < 0:
-            raise ValueError("n_entities and n_relations must be >= 0")
+        KnowledgeGraphModel.check_sizes(self)
         if self.aggregator not in ("sum", "concat", "neighbor"):
             raise ValueError(
                 f"aggregator must be 'sum', 'concat' or 'neighbor', got {self.aggregator!r}"

@@ -92,8 +92,7 @@ class KGINConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.independence < 0 or self.temperature <= 0:
             raise ValueError("independence must be >= 0 and temperature > 0")
-        if self.n_entities < 0 or self.n_relations < 0:
-            raise ValueError("n_entities and n_relations must be >= 0")
+        KnowledgeGraphModel.check_sizes(self)
 
 
 class KGIN(KnowledgeGraphModel, PropagatingRecommender):

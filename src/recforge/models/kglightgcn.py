@@ -60,8 +60,7 @@ class KGLightGCNConfig(LightGCNConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.n_entities < 0 or self.n_relations < 0:
-            raise ValueError("n_entities and n_relations must be >= 0")
+        KnowledgeGraphModel.check_sizes(self)
 
 
 class KGLightGCN(KnowledgeGraphModel, LightGCN):
